@@ -1,0 +1,304 @@
+"""Channel membership and metadata: JOIN, PART, TOPIC, NAMES, LIST, INVITE, KICK."""
+
+from __future__ import annotations
+
+import time
+
+from ..protocol import numerics as N
+from ..protocol.casemap import CHANTYPES, fold, valid_channel
+from ..protocol.message import build_line
+from ..routing import Outgoing
+from ..state.channel import Channel
+from ..state.masks import mask_matches
+
+
+def join(server, client, msg) -> None:
+    user = client.user
+    if msg.params[0] == "0":
+        for chan in list(user.channels.values()):
+            part_channel(server, user, chan, "Left all channels")
+        return
+    names = msg.params[0].split(",")
+    keys = msg.params[1].split(",") if len(msg.params) > 1 else []
+    lim = server.config.limits
+    for i, name in enumerate(names):
+        if not name:
+            continue
+        key = keys[i] if i < len(keys) else None
+        if name[0] not in CHANTYPES:
+            client.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
+            continue
+        if not valid_channel(name, lim.channellen):
+            client.numeric(N.ERR_BADCHANMASK, name, "Invalid channel name")
+            continue
+        chan = server.find_channel(name)
+        if chan is not None and user in chan.members:
+            continue
+        if len(user.channels) >= lim.max_channels:
+            client.numeric(N.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
+            continue
+        if chan is None:
+            chan = Channel(name)
+            server.channels[chan.folded] = chan
+            status = "o"
+        else:
+            refusal = _join_refusal(chan, user, key)
+            if refusal is not None:
+                client.numeric(refusal[0], chan.name, refusal[1])
+                continue
+            status = ""
+        add_member(server, chan, user, status)
+
+
+def _join_refusal(chan, user, key):
+    invited = user.folded in chan.invited
+    if chan.key is not None and key != chan.key:
+        return N.ERR_BADCHANNELKEY, "Cannot join channel (+k) - bad key"
+    if chan.limit is not None and len(chan.members) >= chan.limit and not invited:
+        return N.ERR_CHANNELISFULL, "Cannot join channel (+l) - channel is full"
+    if "i" in chan.modes and not invited and not chan.is_invex(user):
+        return N.ERR_INVITEONLYCHAN, "Cannot join channel (+i) - you must be invited"
+    if chan.is_banned(user) and not invited:
+        return N.ERR_BANNEDFROMCHAN, "Cannot join channel (+b) - you are banned"
+    return None
+
+
+def add_member(server, chan, user, status: str) -> None:
+    chan.members[user] = status
+    user.channels[chan.folded] = chan
+    chan.invited.discard(user.folded)
+    plain = Outgoing(user.source, "JOIN", (chan.name,), trailing=False)
+    extended = Outgoing(user.source, "JOIN", (chan.name, user.account or "*", user.realname))
+    for member in chan.members:
+        c = member.client
+        if c is not None:
+            c.write((extended if "extended-join" in c.caps else plain).for_client(c))
+    if user.away is not None:
+        away = Outgoing(user.source, "AWAY", (user.away,))
+        for member in chan.members:
+            c = member.client
+            if c is not None and member is not user and "away-notify" in c.caps:
+                c.write(away.for_client(c))
+    client = user.client
+    if client is not None:
+        if chan.topic:
+            send_topic(server, client, chan)
+        if "draft/no-implicit-names" not in client.caps:
+            send_names(server, client, chan)
+
+
+def part_channel(server, user, chan, reason: str | None) -> None:
+    params = (chan.name, reason) if reason else (chan.name,)
+    event = Outgoing(user.source, "PART", params, trailing=bool(reason))
+    for member in chan.members:
+        if member.client is not None:
+            member.client.write(event.for_client(member.client))
+    remove_member(server, chan, user)
+
+
+def remove_member(server, chan, user) -> None:
+    del chan.members[user]
+    del user.channels[chan.folded]
+    if not chan.members:
+        del server.channels[chan.folded]
+
+
+def part(server, client, msg) -> None:
+    user = client.user
+    reason = msg.params[1] if len(msg.params) > 1 and msg.params[1] else None
+    for name in msg.params[0].split(","):
+        if not name:
+            continue
+        chan = server.find_channel(name)
+        if chan is None:
+            client.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
+        elif user not in chan.members:
+            client.numeric(N.ERR_NOTONCHANNEL, chan.name, "You're not on that channel")
+        else:
+            part_channel(server, user, chan, reason)
+
+
+def send_topic(server, client, chan) -> None:
+    client.numeric(N.RPL_TOPIC, chan.name, chan.topic)
+    client.numeric(N.RPL_TOPICWHOTIME, chan.name, chan.topic_setter, str(chan.topic_time))
+
+
+def topic(server, client, msg) -> None:
+    user = client.user
+    chan = server.find_channel(msg.params[0])
+    if chan is None:
+        client.numeric(N.ERR_NOSUCHCHANNEL, msg.params[0], "No such channel")
+        return
+    member = user in chan.members
+    if len(msg.params) == 1:
+        if not member and "s" in chan.modes:
+            client.numeric(N.ERR_NOTONCHANNEL, chan.name, "You're not on that channel")
+        elif chan.topic:
+            send_topic(server, client, chan)
+        else:
+            client.numeric(N.RPL_NOTOPIC, chan.name, "No topic is set")
+        return
+    if not member:
+        client.numeric(N.ERR_NOTONCHANNEL, chan.name, "You're not on that channel")
+        return
+    if "t" in chan.modes and not chan.is_op(user):
+        client.numeric(N.ERR_CHANOPRIVSNEEDED, chan.name, "You're not a channel operator")
+        return
+    text = _truncate(msg.params[1], server.config.limits.topiclen)
+    chan.topic = text
+    chan.topic_setter = user.source
+    chan.topic_time = int(time.time())
+    event = Outgoing(user.source, "TOPIC", (chan.name, text))
+    server.send_to_clients((m.client for m in chan.members if m.client is not None), event)
+
+
+def _truncate(text: str, limit: int) -> str:
+    data = text.encode("utf-8", "surrogateescape")
+    if len(data) <= limit:
+        return text
+    return data[:limit].decode("utf-8", "ignore")
+
+
+def names_entry(chan, member, client) -> str:
+    prefix = chan.prefixes(member, "multi-prefix" in client.caps)
+    if "userhost-in-names" in client.caps:
+        return prefix + member.source
+    return prefix + member.nick
+
+
+def send_names(server, client, chan) -> None:
+    user = client.user
+    visible = user in chan.members or "s" not in chan.modes
+    if visible:
+        symbol = "@" if "s" in chan.modes else "="
+        head = f":{server.name} 353 {user.nick} {symbol} {chan.name} :"
+        room = 510 - len(head.encode())
+        line: list[str] = []
+        size = 0
+        for member in chan.members:
+            if "i" in member.modes and user not in chan.members:
+                continue
+            entry = names_entry(chan, member, client)
+            if line and size + len(entry) + 1 > room:
+                client.numeric(N.RPL_NAMREPLY, symbol, chan.name, " ".join(line))
+                line, size = [], 0
+            line.append(entry)
+            size += len(entry) + 1
+        if line:
+            client.numeric(N.RPL_NAMREPLY, symbol, chan.name, " ".join(line))
+    client.numeric(N.RPL_ENDOFNAMES, chan.name, "End of /NAMES list.")
+
+
+def names(server, client, msg) -> None:
+    if not msg.params or not msg.params[0]:
+        client.numeric(N.RPL_ENDOFNAMES, "*", "End of /NAMES list.")
+        return
+    for name in msg.params[0].split(",")[:1]:
+        chan = server.find_channel(name)
+        if chan is None:
+            client.numeric(N.RPL_ENDOFNAMES, name, "End of /NAMES list.")
+        else:
+            send_names(server, client, chan)
+
+
+def _list_filter(token: str):
+    """One ELIST condition as a predicate over a channel (C, M, N, T, U)."""
+    now = time.time()
+    if token[:1] in "<>" and token[1:].isdigit():
+        n = int(token[1:])
+        return (lambda c: len(c.members) > n) if token[0] == ">" else (lambda c: len(c.members) < n)
+    if token[:1] in "CT" and token[1:2] in "<>" and token[2:].isdigit():
+        minutes = int(token[2:])
+
+        def stamp(c, field=token[0]):
+            return c.created if field == "C" else c.topic_time
+        if token[1] == "<":   # set less than N minutes ago
+            return lambda c: stamp(c) > 0 and now - stamp(c) < minutes * 60
+        return lambda c: stamp(c) > 0 and now - stamp(c) > minutes * 60
+    if token.startswith("!"):
+        return lambda c: not mask_matches(token[1:], c.name)
+    if "*" in token or "?" in token:
+        return lambda c: mask_matches(token, c.name)
+    folded = fold(token)
+    return lambda c: c.folded == folded
+
+
+def list_(server, client, msg) -> None:
+    user = client.user
+    filters = []
+    if msg.params and msg.params[0]:
+        alternatives = [_list_filter(t) for t in msg.params[0].split(",") if t]
+        filters.append(lambda c: any(f(c) for f in alternatives))
+    client.numeric(N.RPL_LISTSTART, "Channel", "Users  Name")
+    for chan in list(server.channels.values()):
+        if "s" in chan.modes and user not in chan.members:
+            continue
+        if all(f(chan) for f in filters):
+            modes, args = chan.mode_string(reveal_key=user in chan.members)
+            client.numeric(N.RPL_LIST, chan.name, str(len(chan.members)),
+                           f"[{' '.join([modes, *args])}] {chan.topic}")
+    client.numeric(N.RPL_LISTEND, "End of /LIST")
+
+
+def invite(server, client, msg) -> None:
+    user = client.user
+    if len(msg.params) < 2:
+        client.numeric(N.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
+        return
+    target = server.find_user(msg.params[0])
+    if target is None:
+        client.numeric(N.ERR_NOSUCHNICK, msg.params[0], "No such nick/channel")
+        return
+    chan = server.find_channel(msg.params[1])
+    if chan is None:
+        client.numeric(N.ERR_NOSUCHCHANNEL, msg.params[1], "No such channel")
+        return
+    if user not in chan.members:
+        client.numeric(N.ERR_NOTONCHANNEL, chan.name, "You're not on that channel")
+        return
+    if target in chan.members:
+        client.numeric(N.ERR_USERONCHANNEL, target.nick, chan.name, "is already on channel")
+        return
+    if "i" in chan.modes and not chan.is_op(user):
+        client.numeric(N.ERR_CHANOPRIVSNEEDED, chan.name, "You're not a channel operator")
+        return
+    chan.invited.add(target.folded)
+    client.numeric(N.RPL_INVITING, target.nick, chan.name)
+    if target.away is not None:
+        client.numeric(N.RPL_AWAY, target.nick, target.away)
+    event = Outgoing(user.source, "INVITE", (target.nick, chan.name), trailing=False)
+    if target.client is not None:
+        target.client.write(event.for_client(target.client))
+    for member, status in chan.members.items():
+        c = member.client
+        if (c is not None and member is not user and "o" in status
+                and "invite-notify" in c.caps):
+            c.write(event.for_client(c))
+
+
+def kick(server, client, msg) -> None:
+    user = client.user
+    chan = server.find_channel(msg.params[0])
+    if chan is None:
+        client.numeric(N.ERR_NOSUCHCHANNEL, msg.params[0], "No such channel")
+        return
+    if user not in chan.members:
+        client.numeric(N.ERR_NOTONCHANNEL, chan.name, "You're not on that channel")
+        return
+    if not chan.is_op(user):
+        client.numeric(N.ERR_CHANOPRIVSNEEDED, chan.name, "You're not a channel operator")
+        return
+    limit = server.config.limits
+    reason = msg.params[2] if len(msg.params) > 2 and msg.params[2] else user.nick
+    reason = _truncate(reason, limit.kicklen)
+    for nick in msg.params[1].split(",")[:limit.max_targets]:
+        target = server.find_user(nick)
+        if target is None:
+            client.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+            continue
+        if target not in chan.members:
+            client.numeric(N.ERR_USERNOTINCHANNEL, target.nick, chan.name, "They aren't on that channel")
+            continue
+        event = Outgoing(user.source, "KICK", (chan.name, target.nick, reason))
+        server.send_to_clients([m.client for m in chan.members if m.client is not None], event)
+        remove_member(server, chan, target)

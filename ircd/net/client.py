@@ -1,0 +1,246 @@
+"""One client connection: the session's protocol state plus its socket buffers.
+
+Two tasks per connection: the reader (the handler task itself) and a writer that
+sleeps until bytes are queued. Command handling is synchronous, so anything the
+server writes while handling one input chunk is flushed in a single send.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+
+import trio
+from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
+
+from ..protocol.message import MAX_LINE_BODY, MAX_TAGS_SECTION, build_line
+
+log = logging.getLogger(__name__)
+
+MAX_INPUT_LINE = MAX_TAGS_SECTION + 1 + MAX_LINE_BODY
+FINAL_FLUSH_SECONDS = 2.0
+
+# Tag forms a recipient can need; a message is serialised once per form in use.
+TAG_TIME = 1        # server-time
+TAG_MSG = 2         # message-tags: msgid, client-only tags, bot
+TAG_ACCOUNT = 4     # account-tag
+
+
+def _too_long(raw: bytes) -> bool:
+    """Tags may take 8191 bytes, the rest 512 with CRLF (modern IRC line limits)."""
+    body = len(raw)
+    if raw[0] == 64:  # '@'
+        space = raw.find(b" ")
+        if space == -1 or space > MAX_TAGS_SECTION:
+            return space > MAX_TAGS_SECTION or body > MAX_TAGS_SECTION
+        body -= space + 1
+    return body > MAX_LINE_BODY - 2
+
+
+class Client:
+    __slots__ = (
+        "server", "stream", "ip", "port", "secure", "user", "nick", "ident", "realname",
+        "pass_ok", "caps", "cap_version", "cap_negotiating", "tagmask", "registered",
+        "out", "queued", "sendq", "writer_task", "closing", "dead", "cancel_scope",
+        "inbuf", "discarding", "pending", "pending_bytes", "tokens", "last_refill",
+        "lag_scheduled", "capture", "last_recv", "ping_sent", "connected_at", "monitoring",
+        "id", "__weakref__",
+    )
+
+    def __init__(self, server, stream, ip: str, port: int, secure: bool, cid: int):
+        self.server = server
+        self.stream = stream
+        self.ip = ip
+        self.port = port
+        self.secure = secure
+        self.id = cid
+        self.user = None            # the User once registered
+        self.nick: str | None = None
+        self.ident: str | None = None
+        self.realname = ""
+        self.pass_ok = server.config.server.password is None
+        self.caps: set[str] = set()
+        self.cap_version = 0
+        self.cap_negotiating = False
+        self.tagmask = 0
+        self.registered = False
+        self.out: list[bytes] = []
+        self.queued = 0
+        self.sendq = server.config.limits.sendq
+        self.writer_task = None
+        self.closing = False
+        self.dead = False
+        self.cancel_scope: trio.CancelScope | None = None
+        self.inbuf = b""
+        self.discarding = False
+        self.pending: collections.deque[bytes] = collections.deque()
+        self.pending_bytes = 0
+        self.tokens = float(server.config.limits.flood_burst)
+        self.last_refill = time.monotonic()
+        self.lag_scheduled = False
+        self.capture: list[bytes] | None = None   # set while a labeled command runs
+        self.last_recv = time.monotonic()
+        self.connected_at = self.last_recv
+        self.ping_sent = False
+        self.monitoring: set[str] | None = None
+
+    # -- identity helpers -------------------------------------------------------------
+
+    @property
+    def display_nick(self) -> str:
+        return self.user.nick if self.user is not None else (self.nick or "*")
+
+    def has_cap(self, cap: str) -> bool:
+        return cap in self.caps
+
+    # -- output -----------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes for this client; the writer task sends them at the next yield."""
+        if self.capture is not None:
+            self.capture.append(data)
+            return
+        if self.dead:
+            return
+        self.out.append(data)
+        self.queued += len(data)
+        if self.queued > self.sendq:
+            self.server.doom(self, "SendQ exceeded")
+            return
+        task = self.writer_task
+        if task is not None:
+            self.writer_task = None
+            reschedule(task)
+
+    def send(self, source: str | None, command: str, *params: str, tags=None) -> None:
+        self.write(build_line(source, command, params, tags))
+
+    def numeric(self, code: str, *params: str) -> None:
+        self.write(build_line(self.server.name, code, (self.display_nick, *params), trailing=True))
+
+    def standard_reply(self, kind: str, command: str, code: str, *context: str) -> None:
+        """FAIL/WARN/NOTE: the last item of `context` is the human description."""
+        self.write(build_line(self.server.name, kind, (command, code, *context), trailing=True))
+
+    def notice(self, text: str) -> None:
+        self.write(build_line(self.server.name, "NOTICE", (self.display_nick, text), trailing=True))
+
+    def _abort_wait(self, _raise_cancel) -> Abort:
+        self.writer_task = None
+        return Abort.SUCCEEDED
+
+    async def _writer(self) -> None:
+        out = self.out
+        while True:
+            if not out:
+                if self.closing:
+                    break
+                self.writer_task = current_task()
+                await wait_task_rescheduled(self._abort_wait)
+                continue
+            data = b"".join(out) if len(out) > 1 else out[0]
+            out.clear()
+            self.queued = 0
+            try:
+                await self.stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                self.dead = True
+                self.server.quit_client(self, f"Write error: {exc.__class__.__name__}")
+                break
+        self.cancel_scope.cancel()
+
+    # -- input ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve this connection until it closes; always leaves the server state clean."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self.cancel_scope = nursery.cancel_scope
+                nursery.start_soon(self._writer)
+                await self._reader()
+        except Exception:  # a bug must not take the listener down
+            log.exception("connection %s:%s failed", self.ip, self.port)
+        finally:
+            self.dead = True
+            self.server.quit_client(self, "Connection closed")
+            self.server.forget_connection(self)
+            await trio.aclose_forcefully(self.stream)
+
+    async def _reader(self) -> None:
+        receive = self.stream.receive_some
+        while not self.closing:
+            try:
+                data = await receive(16384)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                cause = exc.__cause__ or exc
+                self.server.quit_client(self, f"Read error: {cause.__class__.__name__}")
+                return
+            if not data:
+                self.server.quit_client(self, "Remote host closed the connection")
+                return
+            self.feed(data)
+
+    def feed(self, data: bytes) -> None:
+        """Split input into lines, queue them and process what the flood budget allows."""
+        self.last_recv = time.monotonic()
+        self.ping_sent = False
+        buf = self.inbuf + data if self.inbuf else data
+        if b"\n" not in data:
+            if len(buf) > MAX_INPUT_LINE:
+                if not self.discarding:
+                    self.numeric("417", "Input line was too long")
+                self.discarding = True
+                buf = b""
+            self.inbuf = buf
+            if self.pending:
+                self.process()
+            return
+        lines = buf.split(b"\n")
+        self.inbuf = lines.pop()
+        pending = self.pending
+        for raw in lines:
+            if self.discarding:      # the tail of an over-long line
+                self.discarding = False
+                continue
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            if not raw:
+                continue
+            if _too_long(raw):
+                self.numeric("417", "Input line was too long")
+                continue
+            pending.append(raw)
+            self.pending_bytes += len(raw)
+        limits = self.server.config.limits
+        if limits.flood_control and self.pending_bytes > limits.recvq:
+            self.server.quit_client(self, "Excess Flood")
+            return
+        self.process()
+
+    def process(self) -> None:
+        pending = self.pending
+        server = self.server
+        flood = server.config.limits.flood_control
+        while pending and not self.closing:
+            if flood:
+                limits = server.config.limits
+                now = time.monotonic()
+                self.tokens = min(float(limits.flood_burst),
+                                  self.tokens + (now - self.last_refill) * limits.flood_rate)
+                self.last_refill = now
+                if self.tokens < 1.0:
+                    if not self.lag_scheduled:
+                        self.lag_scheduled = True
+                        server.timers.call_later((1.0 - self.tokens) / limits.flood_rate, self._lag_over)
+                    return
+                self.tokens -= 1.0
+            raw = pending.popleft()
+            self.pending_bytes -= len(raw)
+            server.handle_line(self, raw)
+        server.reap()
+
+    def _lag_over(self) -> None:
+        self.lag_scheduled = False
+        if not self.closing:
+            self.process()

@@ -1,0 +1,1 @@
+"""Pure IRC client protocol: parsing, formatting, casemapping, numerics. No I/O here."""

@@ -1,0 +1,390 @@
+"""The server: network state, registration, and the paths every command shares.
+
+Everything here is synchronous: handlers change state and queue bytes on clients'
+buffers; the trio layer (ircd/net, ircd/app.py) moves the bytes.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import itertools
+import logging
+import os
+import time
+
+import trio
+
+from . import __version__
+from .commands import COMMANDS, UNREGISTERED_OK
+from .protocol import numerics as N
+from .protocol.casemap import CASEMAPPING, CHANTYPES, fold
+from .protocol.message import ProtocolError, add_tags, build_line, escape_tag_value, parse_line
+from .state.channel import CHANMODES_TOKEN, Channel
+from .state.user import User
+from .routing import Outgoing
+from .timers import Timers
+
+log = logging.getLogger(__name__)
+
+USER_MODES = "Biow"
+CHANNEL_MODES_MYINFO = "beIiklmnostv"
+
+
+class Server:
+    def __init__(self, config):
+        self.config = config
+        self.started = time.time()
+        self.created_text = datetime.datetime.fromtimestamp(
+            self.started, datetime.timezone.utc).strftime("%a %b %d %Y at %H:%M:%S UTC")
+        self.version = f"ircd-{__version__}"
+        self.users: dict[str, User] = {}          # folded nick -> User
+        self.channels: dict[str, Channel] = {}    # folded name -> Channel
+        self.connections: set = set()             # every local Client, registered or not
+        self.per_ip: collections.Counter = collections.Counter()
+        self.whowas: collections.deque = collections.deque(maxlen=config.limits.whowas)
+        self.monitors: dict[str, set] = {}        # folded nick -> watching Clients
+        self.timers = Timers()
+        self.doomed: list = []
+        self.max_local = 0
+        self.command_counts: collections.Counter = collections.Counter()
+        self._uid = itertools.count(1)
+        self._cid = itertools.count(1)
+        self._msgid_prefix = os.urandom(4).hex()
+        self._msgid = itertools.count(1)
+        self.shutdown_requested = None   # set by app: callable(reason, restart)
+        self.rehash_requested = None     # set by app: callable(client) -> None
+        self.apply_config(config)
+
+    # -- configuration -----------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.config.server.name
+
+    def apply_config(self, config) -> None:
+        """Adopt a (re)loaded config: limits, MOTD, opers. Listeners are the app's job."""
+        self.config = config
+        if self.whowas.maxlen != config.limits.whowas:
+            self.whowas = collections.deque(self.whowas, maxlen=config.limits.whowas)
+        for client in self.connections:
+            client.sendq = config.limits.sendq
+        self.isupport_lines = self._build_isupport()
+
+    def _build_isupport(self) -> list[str]:
+        lim = self.config.limits
+        tokens = [
+            f"AWAYLEN={lim.awaylen}", "BOT=B", f"CASEMAPPING={CASEMAPPING}",
+            f"CHANLIMIT={CHANTYPES}:{lim.max_channels}", f"CHANMODES={CHANMODES_TOKEN}",
+            f"CHANNELLEN={lim.channellen}", f"CHANTYPES={CHANTYPES}", "ELIST=CMNTU", "EXCEPTS=e",
+            "INVEX=I", f"KICKLEN={lim.kicklen}", "LINELEN=512", f"MAXLIST=beI:{lim.max_list}",
+            f"MAXTARGETS={lim.max_targets}", "MODES=4", f"MONITOR={lim.monitor}",
+            f"NETWORK={self.config.server.network}", f"NICKLEN={lim.nicklen}",
+            "PREFIX=(ov)@+", "SAFELIST", "STATUSMSG=@+",
+            f"TARGMAX=JOIN:,KICK:{lim.max_targets},LIST:1,MONITOR:,NAMES:1,NOTICE:{lim.max_targets},"
+            f"PART:,PRIVMSG:{lim.max_targets},TAGMSG:{lim.max_targets},USERHOST:5,WHOIS:1",
+            f"TOPICLEN={lim.topiclen}", "USERLEN=10", "WHOX",
+        ]
+        if lim.utf8only:
+            tokens.append("UTF8ONLY")
+        return [" ".join(tokens[i:i + 13]) for i in range(0, len(tokens), 13)]
+
+    # -- identifiers -------------------------------------------------------------------
+
+    def new_msgid(self) -> str:
+        return f"{self._msgid_prefix}{next(self._msgid):x}"
+
+    def next_client_id(self) -> int:
+        return next(self._cid)
+
+    # -- connections -------------------------------------------------------------------
+
+    def admit(self, client) -> str | None:
+        """Account for a new connection; return a refusal reason or None."""
+        lim = self.config.limits
+        if len(self.connections) >= lim.max_clients:
+            return "Server is full, try again later"
+        if lim.max_connections_per_ip and self.per_ip[client.ip] >= lim.max_connections_per_ip:
+            return "Too many connections from your IP address"
+        self.connections.add(client)
+        self.per_ip[client.ip] += 1
+        return None
+
+    def forget_connection(self, client) -> None:
+        if client in self.connections:
+            self.connections.discard(client)
+            self.per_ip[client.ip] -= 1
+            if self.per_ip[client.ip] <= 0:
+                del self.per_ip[client.ip]
+
+    def doom(self, client, reason: str) -> None:
+        """Disconnect later, outside any loop that may be walking channel members."""
+        if not client.dead:
+            client.dead = True
+            client.out.clear()
+            client.queued = 0
+            self.doomed.append((client, reason))
+
+    def reap(self) -> None:
+        while self.doomed:
+            client, reason = self.doomed.pop()
+            self.quit_client(client, reason)
+
+    # -- the command path --------------------------------------------------------------
+
+    def handle_line(self, client, raw: bytes) -> None:
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            if self.config.limits.utf8only:
+                command = raw.decode("utf-8", "replace").split(" ", 2)
+                name = (command[1] if command[0].startswith(("@", ":")) and len(command) > 1
+                        else command[0]).upper()
+                client.standard_reply("FAIL", name if name.isalpha() else "*", "INVALID_UTF8",
+                                      "Message rejected, it contained invalid UTF-8")
+                return
+            line = raw.decode("latin-1")
+        try:
+            msg = parse_line(line)
+        except ProtocolError:
+            return
+        label = msg.tags.get("label") if "labeled-response" in client.caps else None
+        if label is not None:
+            client.capture = []
+        try:
+            self.dispatch(client, msg)
+        except Exception:
+            log.exception("command %r from %s failed", msg.command, client.display_nick)
+            client.numeric(N.ERR_UNKNOWNERROR, msg.command, "Internal error processing the command")
+        finally:
+            if label is not None:
+                lines, client.capture = client.capture, None
+                self.send_labeled(client, label, lines)
+
+    def dispatch(self, client, msg) -> None:
+        cmd = COMMANDS.get(msg.command)
+        if cmd is None:
+            if client.registered:
+                client.numeric(N.ERR_UNKNOWNCOMMAND, msg.command, "Unknown command")
+            else:
+                client.numeric(N.ERR_NOTREGISTERED, "You have not registered")
+            return
+        if not client.registered and msg.command not in UNREGISTERED_OK:
+            client.numeric(N.ERR_NOTREGISTERED, "You have not registered")
+            return
+        if len(msg.params) < cmd.min_params:
+            client.numeric(N.ERR_NEEDMOREPARAMS, msg.command, "Not enough parameters")
+            return
+        if cmd.oper and not (client.user and client.user.is_oper):
+            client.numeric(N.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+            return
+        self.command_counts[msg.command] += 1
+        cmd.handler(self, client, msg)
+
+    def send_labeled(self, client, label: str, lines: list[bytes]) -> None:
+        tag = "label=" + escape_tag_value(label)
+        if not lines:
+            client.write(build_line(self.name, "ACK", (), {"label": label}))
+        elif len(lines) == 1:
+            client.write(add_tags(lines[0], tag))
+        else:
+            ref = self.new_msgid()
+            client.write(build_line(self.name, "BATCH", ("+" + ref, "labeled-response"), {"label": label}))
+            for line in lines:
+                client.write(add_tags(line, "batch=" + ref))
+            client.write(build_line(self.name, "BATCH", ("-" + ref,)))
+
+    # -- registration ------------------------------------------------------------------
+
+    def try_register(self, client) -> None:
+        if client.registered or client.closing or client.cap_negotiating:
+            return
+        if client.nick is None or client.ident is None:
+            return
+        if not client.pass_ok:
+            client.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
+            self.quit_client(client, "Bad password")
+            return
+        folded = fold(client.nick)
+        if folded in self.users:
+            client.numeric(N.ERR_NICKNAMEINUSE, client.nick, "Nickname is already in use")
+            client.nick = None
+            return
+        uid = f"{self.config.server.sid}{next(self._uid):06d}"
+        user = User(client.nick, client.ident, client.ip if ":" not in client.ip[:1] else "0" + client.ip,
+                    client.realname, uid, self.name, client=client, ip=client.ip, secure=client.secure)
+        client.user = user
+        client.registered = True
+        self.users[folded] = user
+        local = sum(1 for c in self.connections if c.registered)
+        self.max_local = max(self.max_local, local)
+        self.welcome(client)
+        self.monitor_notify_online(user)
+
+    def welcome(self, client) -> None:
+        user = client.user
+        cfg = self.config.server
+        client.numeric(N.RPL_WELCOME, f"Welcome to the {cfg.network} IRC Network {user.source}")
+        client.numeric(N.RPL_YOURHOST, f"Your host is {self.name}, running version {self.version}")
+        client.numeric(N.RPL_CREATED, f"This server was created {self.created_text}")
+        client.write(build_line(self.name, N.RPL_MYINFO,
+                                (user.nick, self.name, self.version, USER_MODES, CHANNEL_MODES_MYINFO, "beIklov")))
+        for tokens in self.isupport_lines:
+            client.write(build_line(self.name, N.RPL_ISUPPORT,
+                                    (user.nick, *tokens.split(" "), "are supported by this server")))
+        self.send_lusers(client)
+        self.send_motd(client)
+
+    def send_lusers(self, client) -> None:
+        users = len(self.users)
+        invisible = sum(1 for u in self.users.values() if "i" in u.modes)
+        opers = sum(1 for u in self.users.values() if "o" in u.modes)
+        unknown = sum(1 for c in self.connections if not c.registered)
+        local = users
+        client.numeric(N.RPL_LUSERCLIENT, f"There are {users - invisible} users and {invisible} invisible on 1 servers")
+        client.numeric(N.RPL_LUSEROP, str(opers), "operator(s) online")
+        client.numeric(N.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
+        client.numeric(N.RPL_LUSERCHANNELS, str(len(self.channels)), "channels formed")
+        client.numeric(N.RPL_LUSERME, f"I have {local} clients and 0 servers")
+        client.numeric(N.RPL_LOCALUSERS, str(local), str(self.max_local),
+                       f"Current local users {local}, max {self.max_local}")
+        client.numeric(N.RPL_GLOBALUSERS, str(users), str(self.max_local),
+                       f"Current global users {users}, max {self.max_local}")
+
+    def send_motd(self, client) -> None:
+        motd = self.config.server.motd
+        if not motd:
+            client.numeric(N.ERR_NOMOTD, "MOTD File is missing")
+            return
+        client.numeric(N.RPL_MOTDSTART, f"- {self.name} Message of the day - ")
+        for line in motd:
+            client.numeric(N.RPL_MOTD, f"- {line}")
+        client.numeric(N.RPL_ENDOFMOTD, "End of /MOTD command.")
+
+    # -- lookups -----------------------------------------------------------------------
+
+    def find_user(self, nick: str) -> User | None:
+        return self.users.get(fold(nick))
+
+    def find_channel(self, name: str) -> Channel | None:
+        return self.channels.get(fold(name))
+
+    # -- shared broadcasts -------------------------------------------------------------
+
+    def neighbours(self, user, include_self: bool = False) -> set:
+        """Local clients sharing a channel with `user`, each once."""
+        seen = set()
+        for chan in user.channels.values():
+            for member in chan.members:
+                if member.client is not None:
+                    seen.add(member.client)
+        if include_self and user.client is not None:
+            seen.add(user.client)
+        elif not include_self:
+            seen.discard(user.client)
+        return seen
+
+    def send_to_clients(self, clients, event: Outgoing, cap: str | None = None) -> None:
+        for c in clients:
+            if cap is None or cap in c.caps:
+                c.write(event.for_client(c))
+
+    def notify_neighbours(self, user, event: Outgoing, cap: str | None = None,
+                          include_self: bool = False, extended_monitor: bool = False) -> None:
+        """Send an event about `user` to those who share a channel (and, for the
+        extended-monitor cases, to those who MONITOR it)."""
+        targets = self.neighbours(user, include_self)
+        if extended_monitor:
+            for c in self.monitors.get(user.folded, ()):
+                if "extended-monitor" in c.caps:
+                    targets.add(c)
+            if not include_self:
+                targets.discard(user.client)
+        self.send_to_clients(targets, event, cap)
+
+    # -- leaving -----------------------------------------------------------------------
+
+    def quit_client(self, client, reason: str) -> None:
+        """Remove a client from the network and close its connection (idempotent)."""
+        if client.closing:
+            return
+        client.closing = True
+        user = client.user
+        if user is not None:
+            event = Outgoing(user.source, "QUIT", (reason,))
+            self.notify_neighbours(user, event)
+            self.remove_user(user)
+        if client.monitoring:
+            for folded in client.monitoring:
+                watchers = self.monitors.get(folded)
+                if watchers is not None:
+                    watchers.discard(client)
+                    if not watchers:
+                        del self.monitors[folded]
+            client.monitoring = None
+        host = user.host if user else client.ip
+        if not client.dead:
+            client.write(build_line(None, "ERROR", (f"Closing Link: {host} ({reason})",), trailing=True))
+        if client.cancel_scope is not None:
+            client.cancel_scope.deadline = min(client.cancel_scope.deadline,
+                                               trio.current_time() + 2.0)
+            if client.dead:
+                client.cancel_scope.cancel()
+            elif client.writer_task is not None:
+                task, client.writer_task = client.writer_task, None
+                trio.lowlevel.reschedule(task)
+
+    def remove_user(self, user) -> None:
+        """Drop a user from every channel and the nick table, remembering it for WHOWAS."""
+        for chan in list(user.channels.values()):
+            del chan.members[user]
+            if not chan.members:
+                del self.channels[chan.folded]
+        user.channels.clear()
+        if self.users.get(user.folded) is user:
+            del self.users[user.folded]
+        self.remember(user)
+        self.monitor_notify_offline(user.nick)
+
+    def remember(self, user) -> None:
+        self.whowas.appendleft((user.folded, user.nick, user.ident, user.host, user.realname,
+                                user.server, int(time.time())))
+
+    # -- MONITOR -----------------------------------------------------------------------
+
+    def monitor_notify_online(self, user) -> None:
+        for c in self.monitors.get(user.folded, ()):
+            c.numeric(N.RPL_MONONLINE, user.source)
+
+    def monitor_notify_offline(self, nick: str) -> None:
+        for c in self.monitors.get(fold(nick), ()):
+            c.numeric(N.RPL_MONOFFLINE, nick)
+
+    # -- changes that neighbours hear about ---------------------------------------------
+
+    def change_nick(self, user, new: str) -> None:
+        old_nick, old_folded = user.nick, user.folded
+        event = Outgoing(user.source, "NICK", (new,))
+        self.notify_neighbours(user, event, include_self=True)
+        self.remember(user)
+        del self.users[old_folded]
+        user.set_nick(new)
+        self.users[user.folded] = user
+        if old_folded != user.folded:
+            self.monitor_notify_offline(old_nick)
+            self.monitor_notify_online(user)
+        for chan in user.channels.values():
+            chan.invited.discard(old_folded)
+
+    def change_host(self, user, ident: str, host: str) -> None:
+        event = Outgoing(user.source, "CHGHOST", (ident, host), trailing=False)
+        self.notify_neighbours(user, event, cap="chghost", include_self=True, extended_monitor=True)
+        user.set_host(ident, host)
+
+    def set_account(self, user, account: str | None) -> None:
+        """Accounts (a later layer) call this on login/logout; clients hear ACCOUNT."""
+        user.account = account
+        event = Outgoing(user.source, "ACCOUNT", (account or "*",), trailing=False)
+        self.notify_neighbours(user, event, cap="account-notify", include_self=True,
+                               extended_monitor=True)
+

@@ -1,0 +1,48 @@
+"""Pure parsing of a MODE change string against the channel mode classes."""
+
+from __future__ import annotations
+
+from .channel import FLAG_MODES, LIST_MODES, PARAM_MODES, PARAM_SET_MODES, STATUS_MODES
+
+
+def parse_channel_modes(modestring: str, args: list[str]):
+    """Split `+o-k nick key` into [(adding, letter, arg|None)] plus unknown letters.
+
+    A change missing its argument is returned with arg None; for a list mode that
+    means "show the list". Follows ISUPPORT CHANMODES: list modes and k take an
+    argument both ways, l only when set.
+    """
+    changes = []
+    unknown = []
+    adding = True
+    args = list(args)
+    for letter in modestring:
+        if letter == "+":
+            adding = True
+        elif letter == "-":
+            adding = False
+        elif letter in LIST_MODES or letter in STATUS_MODES or letter in PARAM_MODES:
+            changes.append((adding, letter, args.pop(0) if args else None))
+        elif letter in PARAM_SET_MODES:
+            changes.append((adding, letter, (args.pop(0) if args else None) if adding else None))
+        elif letter in FLAG_MODES:
+            changes.append((adding, letter, None))
+        else:
+            unknown.append(letter)
+    return changes, unknown
+
+
+def format_mode_changes(applied) -> tuple[str, list[str]]:
+    """[(adding, letter, arg)] -> ('+ov-k', ['a', 'b', '*']) with minimal signs."""
+    out = []
+    args = []
+    sign = None
+    for adding, letter, arg in applied:
+        want = "+" if adding else "-"
+        if want != sign:
+            out.append(want)
+            sign = want
+        out.append(letter)
+        if arg is not None:
+            args.append(arg)
+    return "".join(out), args

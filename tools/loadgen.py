@@ -1,0 +1,958 @@
+#!/usr/bin/env python3
+"""Benchmark load generator for any IRC server on a loopback address.
+
+Modes (see tools/README.rst):
+
+  fanout    one sender, a channel of N receiving members; deliveries/s with at
+            most --window messages in flight, counted by the slowest receiver.
+  latency   one sender at --rate messages/s to N members; p50/p99 delivery latency.
+  register  --clients clients registering, --concurrency of them at once.
+  memory    --clients idle clients each in --per-client of --channels channels;
+            server RSS growth per client (needs --pid of the server).
+  all       all of the above (memory only with --pid), memory first.
+
+The generator is a single thread on raw non-blocking sockets and one epoll
+object.  In throughput mode a receiver does not parse lines: it counts b"\\n" in
+each chunk it receives (a slow path handles chunks that hold a server PING).
+Only latency mode parses every line.  Every phase is bounded by a stall timeout
+(--timeout: the phase fails when no progress is made for that many seconds).
+
+Human-readable lines go to stdout as the run goes; the last line of stdout is
+one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import ipaddress
+import json
+import os
+import random
+import resource
+import select
+import socket
+import sys
+import time
+
+RECV_BUF = 256 * 1024
+MAX_EVENTS = 4096
+
+EPOLLIN = select.EPOLLIN
+EPOLLOUT = select.EPOLLOUT
+READ_MASK = select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP | getattr(select, "EPOLLRDHUP", 0)
+
+# Targets from the project's Performance requirements (reported, never enforced).
+TARGETS = {
+    "fanout_1000": ("deliveries_per_s", ">=", 1_000_000),
+    "latency": ("p99_ms", "<", 10.0),
+    "register": ("registrations_per_s", ">=", 3000),
+    "memory": ("kib_per_client", "<=", 15.0),
+}
+
+perf_ns = time.perf_counter_ns
+now = time.perf_counter
+
+
+class BenchError(Exception):
+    """A benchmark could not be run or completed (clear message for the user)."""
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def b36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    if n == 0:
+        return "0"
+    out = []
+    while n:
+        n, r = divmod(n, 36)
+        out.append(digits[r])
+    return "".join(reversed(out))
+
+
+def percentile(sorted_vals: list, p: float) -> float:
+    """Nearest-rank percentile of an already sorted list (p in 0..100)."""
+    if not sorted_vals:
+        return float("nan")
+    k = max(0, min(len(sorted_vals) - 1, int(round(p / 100.0 * len(sorted_vals) + 0.5)) - 1))
+    return sorted_vals[k]
+
+
+def raise_nofile() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            return soft
+    return hard
+
+
+def read_rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError as e:
+        raise BenchError(f"cannot read /proc/{pid}/status: {e}") from None
+    raise BenchError(f"no VmRSS in /proc/{pid}/status")
+
+
+def proc_cpu_s(pid: int | None) -> float | None:
+    """CPU seconds (user+system) used so far by pid, or by this process if None."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU share used by the generator and (with a pid) the server over a window."""
+
+    def __init__(self, server_pid: int | None):
+        self.pid = server_pid
+        self.t0 = now()
+        self.g0 = proc_cpu_s(None)
+        self.s0 = proc_cpu_s(server_pid) if server_pid else None
+
+    def result(self) -> dict:
+        dt = max(now() - self.t0, 1e-9)
+        out = {"generator_cpu": round((proc_cpu_s(None) - self.g0) / dt, 3)}
+        if self.pid and self.s0 is not None:
+            s1 = proc_cpu_s(self.pid)
+            if s1 is not None:
+                out["server_cpu"] = round((s1 - self.s0) / dt, 3)
+        return out
+
+
+# --------------------------------------------------------------------------- network
+
+
+class Client:
+    __slots__ = (
+        "net", "sock", "fd", "nick", "idx", "state", "inbuf", "out", "want_out",
+        "on_line", "pending_joins", "t_start", "t_ready", "tail", "last_line", "closed",
+    )
+
+    def __init__(self, net: "Net", sock: socket.socket, nick: str, idx: int):
+        self.net = net
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.nick = nick
+        self.idx = idx
+        self.state = "connecting"
+        self.inbuf = b""
+        self.out = bytearray()
+        self.want_out = False
+        self.on_line = None          # callable(client, line) for non-PING lines
+        self.pending_joins: set = set()
+        self.t_start = 0.0
+        self.t_ready = 0.0
+        self.tail = b""
+        self.last_line = b""
+        self.closed = False
+
+
+class Net:
+    """All client sockets of one benchmark, driven by one epoll object."""
+
+    def __init__(self, host: str, port: int, timeout: float):
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        info = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+        self.family, _, _, _, self.addr = info[0]
+        self.ep = select.epoll()
+        self.clients: dict[int, Client] = {}
+        self.readers: dict[int, object] = {}
+        self.progress = 0            # bumped by anything that moves a phase forward
+        self.failure: str | None = None
+
+    # -- sockets
+
+    def connect(self, nick: str, idx: int) -> Client:
+        sock = socket.socket(self.family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        err = sock.connect_ex(self.addr)
+        if err not in (0, errno.EINPROGRESS, errno.EAGAIN):
+            sock.close()
+            raise BenchError(f"cannot connect to {self.host}:{self.port}: {os.strerror(err)}")
+        c = Client(self, sock, nick, idx)
+        c.t_start = now()
+        self.clients[c.fd] = c
+        self.readers[c.fd] = lambda c=c: self.read_lines(c)
+        c.out += f"NICK {nick}\r\nUSER {nick} 0 * :loadgen\r\n".encode()
+        c.want_out = True
+        self.ep.register(c.fd, EPOLLIN | EPOLLOUT)
+        c.state = "registering"
+        return c
+
+    def send(self, c: Client, data: bytes) -> None:
+        if c.closed:
+            return
+        if c.out:
+            c.out += data
+            return
+        try:
+            n = c.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError as e:
+            self.fail(c, f"send failed: {e}")
+            return
+        if n < len(data):
+            c.out += data[n:]
+            if not c.want_out:
+                c.want_out = True
+                self.ep.modify(c.fd, EPOLLIN | EPOLLOUT)
+
+    def writable(self, c: Client) -> None:
+        if c.out:
+            try:
+                n = c.sock.send(c.out)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                self.fail(c, f"connect/send failed: {e}")
+                return
+            del c.out[:n]
+        if not c.out and c.want_out:
+            c.want_out = False
+            self.ep.modify(c.fd, EPOLLIN)
+
+    def close(self, c: Client) -> None:
+        if c.closed:
+            return
+        c.closed = True
+        self.clients.pop(c.fd, None)
+        self.readers.pop(c.fd, None)
+        try:
+            self.ep.unregister(c.fd)
+        except OSError:
+            pass
+        c.sock.close()
+
+    def fail(self, c: Client, why: str) -> None:
+        last = c.last_line.decode("utf-8", "replace").strip()
+        msg = f"client {c.nick} ({c.state}): {why}"
+        if last:
+            msg += f"; last line from server: {last!r}"
+        if self.failure is None:
+            self.failure = msg
+        self.close(c)
+
+    def eof(self, c: Client) -> None:
+        if c.state == "quitting":
+            self.close(c)
+            self.progress += 1
+            return
+        self.fail(c, "server closed the connection")
+
+    # -- readers
+
+    def recv(self, c: Client) -> bytes | None:
+        try:
+            data = c.sock.recv(RECV_BUF)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as e:
+            if c.state == "quitting":
+                self.close(c)
+                self.progress += 1
+            else:
+                self.fail(c, f"recv failed: {e}")
+            return None
+        if not data:
+            self.eof(c)
+            return None
+        return data
+
+    def read_lines(self, c: Client) -> None:
+        """Generic line-mode reader: answers PING, hands other lines to c.on_line."""
+        data = self.recv(c)
+        if data is None:
+            return
+        buf = c.inbuf + data if c.inbuf else data
+        lines = buf.split(b"\n")
+        c.inbuf = lines.pop()
+        handler = c.on_line
+        for line in lines:
+            if line.startswith(b"PING"):
+                self.send(c, b"PONG" + line[4:].rstrip(b"\r") + b"\r\n")
+            elif handler is not None:
+                c.last_line = line
+                handler(c, line)
+            if c.closed:
+                return
+
+    # -- loop
+
+    def poll(self, timeout: float) -> None:
+        try:
+            events = self.ep.poll(timeout, MAX_EVENTS)
+        except InterruptedError:
+            return
+        clients = self.clients
+        readers = self.readers
+        for fd, ev in events:
+            if ev & EPOLLOUT:
+                c = clients.get(fd)
+                if c is not None:
+                    self.writable(c)
+            if ev & READ_MASK:
+                r = readers.get(fd)
+                if r is not None:
+                    r()
+        if self.failure is not None:
+            raise BenchError(self.failure)
+
+    def wait(self, done, what: str, timeout: float | None = None, step=None) -> None:
+        """Poll until done() is true; fail after `timeout` seconds without progress."""
+        timeout = self.timeout if timeout is None else timeout
+        last = self.progress
+        deadline = now() + timeout
+        while not done():
+            if step is not None:
+                step()
+            self.poll(0.05)
+            if self.progress != last:
+                last = self.progress
+                deadline = now() + timeout
+            elif now() > deadline:
+                raise BenchError(f"timed out after {timeout:g}s without progress while {what()}")
+
+    def idle(self, seconds: float) -> None:
+        end = now() + seconds
+        while True:
+            left = end - now()
+            if left <= 0:
+                return
+            self.poll(min(left, 0.2))
+
+    # -- setup and teardown
+
+    def on_setup_line(self, c: Client, line: bytes) -> None:
+        """Registration and JOIN handling (line mode)."""
+        parts = line.rstrip(b"\r").split(b" ")
+        if parts[0].startswith(b":"):
+            prefix = parts[0][1:]
+            parts = parts[1:]
+        else:
+            prefix = b""
+        if not parts:
+            return
+        cmd = parts[0]
+        if c.state == "registering":
+            if cmd == b"001":
+                c.state = "joining" if c.pending_joins else "ready"
+                c.t_ready = now()
+                self.progress += 1
+                if c.pending_joins:
+                    self.send(c, b"".join(b"JOIN %s\r\n" % ch.encode() for ch in sorted(c.pending_joins)))
+            elif cmd in (b"432", b"433", b"436", b"437", b"465", b"463", b"464"):
+                self.fail(c, "registration refused")
+            elif cmd == b"ERROR":
+                self.fail(c, "server sent ERROR")
+        elif c.state == "joining":
+            if cmd == b"JOIN" and len(parts) > 1:
+                if prefix.split(b"!")[0].decode("utf-8", "replace").lower() != c.nick.lower():
+                    return
+                ch = parts[1].lstrip(b":").decode("utf-8", "replace").lower()
+                c.pending_joins.discard(ch)
+                if not c.pending_joins:
+                    c.state = "ready"
+                    c.t_ready = now()
+                    self.progress += 1
+            elif cmd in (b"403", b"405", b"471", b"473", b"474", b"475", b"476", b"477", b"489"):
+                self.fail(c, "JOIN refused")
+            elif cmd == b"ERROR":
+                self.fail(c, "server sent ERROR")
+
+    def setup(self, nicks: list[str], channels_of, concurrency: int, what: str) -> list[Client]:
+        """Connect and register clients, `concurrency` at a time; join their channels.
+
+        Returns when every client has its 001 and the JOIN echo of each channel.
+        """
+        clients: list[Client] = []
+        n = len(nicks)
+        state = {"started": 0, "ready": 0}
+
+        def in_progress() -> int:
+            return state["started"] - state["ready"]
+
+        def on_line(c: Client, line: bytes) -> None:
+            was = c.state
+            self.on_setup_line(c, line)
+            if c.state == "ready" and was != "ready":
+                state["ready"] += 1
+                c.on_line = None
+
+        def step() -> None:
+            while state["started"] < n and in_progress() < concurrency:
+                i = state["started"]
+                c = self.connect(nicks[i], i)
+                c.pending_joins = {ch.lower() for ch in channels_of(i)}
+                c.on_line = on_line
+                clients.append(c)
+                state["started"] += 1
+
+        self.wait(lambda: state["ready"] >= n,
+                  lambda: f"{what}: {state['ready']} of {n} clients ready "
+                          f"({in_progress()} registering or joining)",
+                  step=step)
+        return clients
+
+    def quit_all(self, timeout: float = 5.0) -> None:
+        """Send QUIT on every connection, wait (bounded) for the server to close them."""
+        for c in list(self.clients.values()):
+            c.state = "quitting"
+            c.on_line = None
+            self.readers[c.fd] = lambda c=c: self.read_lines(c)
+            self.send(c, b"QUIT :loadgen done\r\n")
+        end = now() + timeout
+        while self.clients and now() < end:
+            try:
+                self.poll(0.05)
+            except BenchError:
+                pass
+        for c in list(self.clients.values()):
+            self.close(c)
+        self.ep.close()
+
+
+# --------------------------------------------------------------------------- benchmarks
+
+
+class Run:
+    """Naming for one generator invocation: nick and channel prefixes never collide."""
+
+    def __init__(self):
+        self.rid = b36(random.randrange(36 ** 3, 36 ** 4))[-3:]
+        self.tests = 0
+
+    def prefix(self) -> str:
+        letter = "abcdefghijklmnopqrstuvwxyz"[self.tests % 26]
+        self.tests += 1
+        return f"b{self.rid}{letter}"      # nick = prefix + base36 index: <= 9 chars
+
+
+def payload_pad(size: int, base_len: int) -> bytes:
+    return b" " + b"x" * max(0, size - base_len - 1) if size > base_len + 1 else b""
+
+
+def setup_channel(net: Net, run: Run, members: int, concurrency: int):
+    p = run.prefix()
+    chan = f"#{p}"
+    nicks = [p + b36(i) for i in range(members)] + [p + "s"]
+    say(f"  connecting {members} members + 1 sender to {chan} ...")
+    t0 = now()
+    clients = net.setup(nicks, lambda i: [chan], concurrency, f"joining {chan}")
+    say(f"  {len(clients)} clients registered and joined in {now() - t0:.2f}s")
+    return chan, clients[:members], clients[members]
+
+
+def sync_members(net: Net, chan: str, sender: Client, members: list[Client], marker: bytes) -> None:
+    """Send a marker PRIVMSG; wait until every member has seen it (everything the
+    members received before it — other members' JOINs, NAMES — is then behind them)."""
+    seen = {"n": 0}
+    pending = set(c.fd for c in members)
+
+    def on_line(c: Client, line: bytes) -> None:
+        if marker in line and c.fd in pending:
+            pending.discard(c.fd)
+            seen["n"] += 1
+            net.progress += 1
+            c.on_line = None
+
+    for c in members:
+        c.on_line = on_line
+    net.send(sender, b"PRIVMSG %s :%s\r\n" % (chan.encode(), marker))
+    net.wait(lambda: not pending, lambda: f"waiting for the sync marker: {seen['n']} of {len(members)} members saw it")
+
+
+def bench_fanout(args, run: Run, members: int) -> dict:
+    say(f"fanout: {members} members, window {args.window}, duration {args.duration}s"
+        + (f", {args.messages} messages" if args.messages else ""))
+    net = Net(args.host, args.port, args.timeout)
+    try:
+        chan, mem, sender = setup_channel(net, run, members, args.concurrency)
+        marker = b"SYNC-" + chan[1:].encode()
+        sync_members(net, chan, sender, mem, marker)
+
+        # Switch members to the counting reader.
+        counts = [0] * members
+        for i, c in enumerate(mem):
+            # Anything already buffered after the marker was consumed in line mode;
+            # a partial line left in inbuf is counted when its newline arrives.
+            c.tail = c.inbuf
+            c.inbuf = b""
+            net.readers[c.fd] = make_count_reader(net, c, counts, i)
+
+        pad = payload_pad(args.size, 22)
+        head = b"PRIVMSG " + chan.encode() + b" :"
+        window = args.window
+        limit = args.messages or 0
+        sent = 0
+        cur_min = 0
+        slow = 0
+        meter = CpuMeter(args.pid)
+        t0 = now()
+        t_end = t0 + args.duration
+        t_warm = t0 + min(args.warmup, args.duration / 2)
+        warm_sent = warm_recv = None
+        t_warm_actual = None
+        poll = net.poll
+        send = net.send
+        last_progress_t = t0
+        last_min = 0
+        sending = True
+        while sending:
+            t = now()
+            if warm_recv is None and t >= t_warm:
+                warm_recv = sum(counts)
+                warm_sent = sent
+                t_warm_actual = t
+            if t >= t_end or (limit and sent >= limit):
+                break
+            if sent - cur_min >= window and counts[slow] > cur_min:
+                cur_min = min(counts)
+                slow = counts.index(cur_min)
+            room = window - (sent - cur_min)
+            if limit:
+                room = min(room, limit - sent)
+            if room > 0 and not sender.out:
+                ts = perf_ns()
+                send(sender, b"".join(b"%s%d %d%s\r\n" % (head, s, ts, pad)
+                                      for s in range(sent, sent + room)))
+                sent += room
+                poll(0)
+            else:
+                poll(0.01)
+            if cur_min != last_min:
+                last_min = cur_min
+                last_progress_t = t
+            elif t - last_progress_t > args.timeout:
+                raise BenchError(f"fanout: no member received anything for {args.timeout:g}s "
+                                 f"(sent {sent}, slowest member has {cur_min})")
+        t_stop = now()
+        stop_recv = sum(counts)
+        cpu = meter.result()
+        # Drain: wait until every member has every message (bounded).
+        net.wait(lambda: min(counts) >= sent,
+                 lambda: f"draining: slowest member has {min(counts)} of {sent} messages",
+                 timeout=min(args.timeout, 10.0), step=lambda: None)
+        t_drain = now()
+        total = sum(counts)
+        if warm_recv is None or t_stop - t_warm_actual < 0.5:
+            rate = total / max(t_drain - t0, 1e-9)
+        else:
+            rate = (stop_recv - warm_recv) / (t_stop - t_warm_actual)
+        res = {
+            "members": members,
+            "window": window,
+            "messages_sent": sent,
+            "deliveries": total,
+            "elapsed_s": round(t_drain - t0, 3),
+            "deliveries_per_s": round(rate),
+            "deliveries_per_s_overall": round(total / max(t_drain - t0, 1e-9)),
+            "messages_per_s": round(rate / members, 1),
+            "line_bytes_approx": len(head) + len(pad) + 25 + len(sender.nick) * 2 + 20,
+        }
+        res.update(cpu)
+        say(f"  sent {sent} messages, {total} deliveries in {t_drain - t0:.2f}s")
+        say(f"  => {rate:,.0f} deliveries/s ({rate / members:,.0f} messages/s); cpu {cpu}")
+        return res
+    finally:
+        net.quit_all()
+
+
+def make_count_reader(net: Net, c: Client, counts: list, i: int):
+    """Throughput-mode reader: counts newlines per chunk, no line parsing.
+
+    A chunk that contains b"PING" (or a PING split over two chunks) takes the slow
+    path: lines are split, PINGs answered, and only PRIVMSG lines counted.
+    """
+    recv = c.sock.recv
+
+    def reader() -> None:
+        try:
+            data = recv(RECV_BUF)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            net.fail(c, f"recv failed: {e}")
+            return
+        if not data:
+            net.eof(c)
+            return
+        tail = c.tail
+        if b"PING" in data or (tail and b"PING" in tail[-4:] + data[:4]) or tail.startswith(b"PING"):
+            buf = tail + data
+            lines = buf.split(b"\n")
+            c.tail = lines.pop()
+            n = 0
+            for line in lines:
+                if line.startswith(b"PING"):
+                    net.send(c, b"PONG" + line[4:].rstrip(b"\r") + b"\r\n")
+                elif b" PRIVMSG " in line:
+                    n += 1
+                else:
+                    c.last_line = line
+            counts[i] += n
+            return
+        counts[i] += data.count(b"\n")
+        if data[-1] != 10:
+            j = data.rfind(b"\n")
+            c.tail = data[j + 1:] if j >= 0 else tail + data
+        elif tail:
+            c.tail = b""
+
+    return reader
+
+
+def bench_latency(args, run: Run) -> dict:
+    members = args.members
+    rate = args.rate
+    say(f"latency: {members} members, {rate} messages/s, duration {args.duration}s")
+    net = Net(args.host, args.port, args.timeout)
+    try:
+        chan, mem, sender = setup_channel(net, run, members, args.concurrency)
+        marker = b"SYNC-" + chan[1:].encode()
+        sync_members(net, chan, sender, mem, marker)
+
+        lat: list[int] = []
+        got = [0] * members
+        bad = {"n": 0}
+        for i, c in enumerate(mem):
+            net.readers[c.fd] = make_latency_reader(net, c, lat, got, i, bad)
+
+        pad = payload_pad(args.size, 22)
+        head = b"PRIVMSG " + chan.encode() + b" :"
+        interval = 1.0 / rate
+        total_msgs = args.messages or int(round(args.duration * rate))
+        meter = CpuMeter(args.pid)
+        t0 = now()
+        sent = 0
+        while sent < total_msgs:
+            t_next = t0 + sent * interval
+            t = now()
+            if t >= t_next:
+                net.send(sender, b"%s%d %d%s\r\n" % (head, sent, perf_ns(), pad))
+                sent += 1
+                continue
+            net.poll(min(t_next - t, 0.05))
+        cpu = meter.result()
+        expect = sent
+        net.wait(lambda: min(got) >= expect,
+                 lambda: f"draining: slowest member has {min(got)} of {expect} messages",
+                 timeout=min(args.timeout, 10.0))
+        lat.sort()
+        ms = [v / 1e6 for v in (percentile(lat, 50), percentile(lat, 90), percentile(lat, 99),
+                                percentile(lat, 99.9), lat[-1] if lat else float("nan"))]
+        res = {
+            "members": members,
+            "rate": rate,
+            "messages_sent": sent,
+            "deliveries": len(lat),
+            "p50_ms": round(ms[0], 3),
+            "p90_ms": round(ms[1], 3),
+            "p99_ms": round(ms[2], 3),
+            "p999_ms": round(ms[3], 3),
+            "max_ms": round(ms[4], 3),
+            "mean_ms": round(sum(lat) / len(lat) / 1e6, 3) if lat else None,
+            "out_of_order": bad["n"],
+        }
+        res.update(cpu)
+        say(f"  {len(lat)} deliveries of {sent} messages; latency ms p50 {ms[0]:.3f} "
+            f"p90 {ms[1]:.3f} p99 {ms[2]:.3f} p99.9 {ms[3]:.3f} max {ms[4]:.3f}; cpu {cpu}")
+        return res
+    finally:
+        net.quit_all()
+
+
+def make_latency_reader(net: Net, c: Client, lat: list, got: list, i: int, bad: dict):
+    """Latency-mode reader: parses each line, latency = receive time - send stamp."""
+    recv = c.sock.recv
+    append = lat.append
+
+    def reader() -> None:
+        try:
+            data = recv(RECV_BUF)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            net.fail(c, f"recv failed: {e}")
+            return
+        t = perf_ns()
+        if not data:
+            net.eof(c)
+            return
+        buf = c.inbuf + data if c.inbuf else data
+        lines = buf.split(b"\n")
+        c.inbuf = lines.pop()
+        for line in lines:
+            k = line.find(b" PRIVMSG ")
+            if k < 0:
+                if line.startswith(b"PING"):
+                    net.send(c, b"PONG" + line[4:].rstrip(b"\r") + b"\r\n")
+                continue
+            k = line.find(b" :", k + 9)
+            if k < 0:
+                continue
+            f = line[k + 2:].split(b" ", 2)
+            try:
+                seq = int(f[0])
+                ts = int(f[1])
+            except (ValueError, IndexError):
+                continue
+            if seq != got[i]:
+                bad["n"] += 1
+            got[i] += 1
+            append(t - ts)
+        net.progress += 1
+
+    return reader
+
+
+def bench_register(args, run: Run) -> dict:
+    n = args.clients
+    say(f"register: {n} clients, {args.concurrency} at once")
+    net = Net(args.host, args.port, args.timeout)
+    try:
+        p = run.prefix()
+        nicks = [p + b36(i) for i in range(n)]
+        meter = CpuMeter(args.pid)
+        t0 = now()
+        clients = net.setup(nicks, lambda i: [], args.concurrency, "registering")
+        t1 = max(c.t_ready for c in clients)
+        cpu = meter.result()
+        per = sorted(c.t_ready - c.t_start for c in clients)
+        rate = n / (t1 - t0)
+        res = {
+            "clients": n,
+            "concurrency": args.concurrency,
+            "elapsed_s": round(t1 - t0, 3),
+            "registrations_per_s": round(rate, 1),
+            "reg_p50_ms": round(percentile(per, 50) * 1e3, 3),
+            "reg_p99_ms": round(percentile(per, 99) * 1e3, 3),
+        }
+        res.update(cpu)
+        say(f"  {n} registrations in {t1 - t0:.3f}s => {rate:,.0f}/s; "
+            f"per-client p50 {res['reg_p50_ms']}ms p99 {res['reg_p99_ms']}ms; cpu {cpu}")
+        return res
+    finally:
+        net.quit_all()
+
+
+def bench_memory(args, run: Run) -> dict:
+    if not args.pid:
+        raise BenchError("memory: --pid PID of the server is required")
+    n, nch, per = args.clients, args.channels, args.per_client
+    if per > nch:
+        raise BenchError("memory: --per-client cannot exceed --channels")
+    say(f"memory: {n} clients, each in {per} of {nch} channels, server pid {args.pid}")
+    net = Net(args.host, args.port, args.timeout)
+    try:
+        p = run.prefix()
+        nicks = [p + b36(i) for i in range(n)]
+        chans = [f"#{p}{b36(k)}" for k in range(nch)]
+        rss0 = read_rss_kib(args.pid)
+        say(f"  server VmRSS before: {rss0} KiB")
+        t0 = now()
+        net.setup(nicks, lambda i: [chans[(per * i + k) % nch] for k in range(per)],
+                  args.concurrency, "connecting and joining")
+        say(f"  {n} clients registered and joined in {now() - t0:.2f}s; idling {args.settle}s")
+        net.idle(args.settle)
+        rss1 = read_rss_kib(args.pid)
+        kib = (rss1 - rss0) / n
+        res = {
+            "clients": n,
+            "channels": nch,
+            "per_client": per,
+            "rss_before_kib": rss0,
+            "rss_after_kib": rss1,
+            "kib_per_client": round(kib, 2),
+        }
+        say(f"  server VmRSS after: {rss1} KiB => {kib:.2f} KiB per client")
+        return res
+    finally:
+        net.quit_all(timeout=10.0)
+        if args.pid:
+            try:
+                res_after = read_rss_kib(args.pid)
+                say(f"  server VmRSS after all clients quit: {res_after} KiB")
+            except BenchError:
+                pass
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def check_target(key: str, res: dict) -> None:
+    t = TARGETS.get(key) or TARGETS.get(key.split("_")[0])
+    if not t or t[0] not in res or (key.startswith("fanout") and key != "fanout_1000"):
+        return
+    field, op, val = t
+    v = res[field]
+    ok = v >= val if op == ">=" else v < val if op == "<" else v <= val
+    res["target"] = f"{field} {op} {val}"
+    res["meets_target"] = bool(ok)
+
+
+def check_host(host: str) -> None:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise BenchError(f"--host must be a loopback IP address (127.0.0.1 or ::1), not {host!r}") from None
+    if not ip.is_loopback:
+        raise BenchError(f"--host must be a loopback address (127.0.0.1 or ::1), not {host}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--host", default="127.0.0.1", help="server address (loopback only)")
+    common.add_argument("--port", type=int, default=6667)
+    common.add_argument("--timeout", type=float, default=30.0,
+                        help="fail a phase after this many seconds without progress (default 30)")
+    common.add_argument("--concurrency", type=int, default=100,
+                        help="clients connecting/registering at once (default 100)")
+    common.add_argument("--pid", type=int, default=None,
+                        help="server PID: memory mode reads its VmRSS; CPU share is reported")
+    common.add_argument("--cpu", type=int, default=None,
+                        help="pin the generator to this CPU (like taskset -c)")
+    common.add_argument("--seed", type=int, default=None, help="seed of the run's nick prefix")
+
+    traffic = argparse.ArgumentParser(add_help=False)
+    traffic.add_argument("--duration", type=float, default=10.0, help="seconds of sending (default 10)")
+    traffic.add_argument("--messages", type=int, default=0,
+                         help="send this many messages instead (stops at --duration anyway)")
+    traffic.add_argument("--size", type=int, default=64,
+                         help="length of the message text in bytes (at least 'seq timestamp'; default 64)")
+
+    ap = argparse.ArgumentParser(description="Load generator for IRC servers (loopback only).")
+    sub = ap.add_subparsers(dest="mode", required=True)
+
+    f = sub.add_parser("fanout", parents=[common, traffic], help="fan-out deliveries/s")
+    f.add_argument("--members", type=int, nargs="+", default=[1000],
+                   help="receiving members of the channel (several: one run each); the sender is one more")
+    f.add_argument("--window", type=int, default=100,
+                   help="max messages in flight, counted by the slowest receiver (default 100)")
+    f.add_argument("--warmup", type=float, default=1.0,
+                   help="seconds excluded from the steady-state rate (default 1)")
+
+    lt = sub.add_parser("latency", parents=[common, traffic], help="delivery latency at a fixed rate")
+    lt.add_argument("--members", type=int, default=1000)
+    lt.add_argument("--rate", type=float, default=100.0, help="messages per second (default 100)")
+
+    r = sub.add_parser("register", parents=[common], help="registrations/s")
+    r.add_argument("--clients", type=int, default=2000)
+
+    m = sub.add_parser("memory", parents=[common], help="server RSS per idle client (needs --pid)")
+    m.add_argument("--clients", type=int, default=10000)
+    m.add_argument("--channels", type=int, default=1000)
+    m.add_argument("--per-client", type=int, default=2)
+    m.add_argument("--settle", type=float, default=3.0, help="idle seconds before reading RSS (default 3)")
+
+    a = sub.add_parser("all", parents=[common, traffic],
+                       help="memory (with --pid), register, fanout, latency")
+    a.add_argument("--fanout-members", type=int, nargs="+", default=[100, 1000])
+    a.add_argument("--window", type=int, default=100)
+    a.add_argument("--warmup", type=float, default=1.0)
+    a.add_argument("--latency-members", type=int, default=1000)
+    a.add_argument("--rate", type=float, default=100.0)
+    a.add_argument("--reg-clients", type=int, default=2000)
+    a.add_argument("--mem-clients", type=int, default=10000)
+    a.add_argument("--mem-channels", type=int, default=1000)
+    a.add_argument("--mem-per-client", type=int, default=2)
+    a.add_argument("--settle", type=float, default=3.0)
+    a.add_argument("--pause", type=float, default=1.0, help="seconds between benchmarks (default 1)")
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    results: dict = {}
+    out = {"mode": args.mode, "host": args.host, "port": args.port, "results": results}
+    try:
+        check_host(args.host)
+        if args.cpu is not None:
+            os.sched_setaffinity(0, {args.cpu})
+        nofile = raise_nofile()
+        if args.seed is not None:
+            random.seed(args.seed)
+        run = Run()
+        out["run"] = run.rid
+        say(f"loadgen run {run.rid}: server {args.host}:{args.port}, RLIMIT_NOFILE {nofile}, "
+            f"affinity {sorted(os.sched_getaffinity(0))}")
+        need = max([getattr(args, k, 0) or 0 for k in ("clients", "mem_clients", "reg_clients",
+                                                         "latency_members")]
+                   + list(getattr(args, "members", None) or [0]) if isinstance(getattr(args, "members", None), list)
+                   else [getattr(args, k, 0) or 0 for k in ("clients", "mem_clients", "reg_clients",
+                                                            "latency_members", "members")]) + 50
+        if need > nofile:
+            raise BenchError(f"need about {need} file descriptors but RLIMIT_NOFILE is {nofile}")
+
+        def record(key, fn, *a):
+            res = fn(*a)
+            check_target(key, res)
+            results[key] = res
+
+        if args.mode == "fanout":
+            for m in args.members:
+                record(f"fanout_{m}", bench_fanout, args, run, m)
+        elif args.mode == "latency":
+            record("latency", bench_latency, args, run)
+        elif args.mode == "register":
+            record("register", bench_register, args, run)
+        elif args.mode == "memory":
+            record("memory", bench_memory, args, run)
+        else:
+            steps = []
+            if args.pid:
+                steps.append(("memory", lambda: bench_memory(sub_args(args, clients=args.mem_clients,
+                              channels=args.mem_channels, per_client=args.mem_per_client), run)))
+            else:
+                say("all: no --pid given, skipping the memory benchmark")
+            steps.append(("register", lambda: bench_register(sub_args(args, clients=args.reg_clients), run)))
+            for m in args.fanout_members:
+                steps.append((f"fanout_{m}", lambda m=m: bench_fanout(args, run, m)))
+            steps.append(("latency", lambda: bench_latency(sub_args(args, members=args.latency_members), run)))
+            for i, (key, fn) in enumerate(steps):
+                if i:
+                    time.sleep(args.pause)
+                record(key, fn)
+    except BenchError as e:
+        say(f"ERROR: {e}")
+        out["error"] = str(e)
+        print(json.dumps(out), flush=True)
+        return 1
+    except KeyboardInterrupt:
+        out["error"] = "interrupted"
+        print(json.dumps(out), flush=True)
+        return 130
+    print(json.dumps(out), flush=True)
+    return 0
+
+
+def sub_args(args, **kw):
+    ns = argparse.Namespace(**vars(args))
+    for k, v in kw.items():
+        setattr(ns, k, v)
+    return ns
+
+
+if __name__ == "__main__":
+    sys.exit(main())
