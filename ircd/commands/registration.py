@@ -27,7 +27,7 @@ def update_tagmask(client) -> None:
 
 def cap(server, client, msg) -> None:
     sub = msg.params[0].upper()
-    nick = client.display_nick
+    nick = client.user.nick if client.registered else "*"
     if sub == "LS":
         version = 301
         if len(msg.params) > 1 and msg.params[1].isdigit():

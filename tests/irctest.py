@@ -1,0 +1,211 @@
+"""Test support: start real servers on 127.0.0.1 and talk to them with raw IRC lines."""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import textwrap
+from pathlib import Path
+
+import trio
+
+from ircd.app import App
+from ircd.config import load_config
+from ircd.protocol.message import Message, parse_line
+
+DEFAULT_TIMEOUT = 5.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(directory: Path, *, limits: dict | None = None, server: dict | None = None,
+                 extra: str = "", tls: bool = True) -> tuple[Path, int, int | None]:
+    """Write an ircd.toml with fresh ports; returns (path, plain port, TLS port)."""
+    port = free_port()
+    tls_port = free_port() if tls else None
+    settings = {"name": "test.server", "network": "TestNet", "data_dir": "data"}
+    settings.update(server or {})
+    lim = {"registration_timeout": 10, "ping_interval": 60, "ping_timeout": 30}
+    lim.update(limits or {})
+
+    def toml(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    text = "[server]\n" + "".join(f"{k} = {toml(v)}\n" for k, v in settings.items())
+    text += f'\n[[listen]]\nhost = "127.0.0.1"\nport = {port}\n'
+    if tls:
+        text += f'\n[[listen]]\nhost = "127.0.0.1"\nport = {tls_port}\ntls = true\n'
+    text += "\n[limits]\n" + "".join(f"{k} = {toml(v)}\n" for k, v in lim.items())
+    text += "\n" + textwrap.dedent(extra)
+    path = directory / "ircd.toml"
+    path.write_text(text)
+    return path, port, tls_port
+
+
+class RunningServer:
+    def __init__(self, app: App, path: Path, port: int, tls_port: int | None):
+        self.app = app
+        self.path = path
+        self.port = port
+        self.tls_port = tls_port
+
+    @property
+    def state(self):
+        return self.app.server
+
+    async def client(self, nick: str | None = None, *, caps=(), tls: bool = False,
+                     password: str | None = None, realname: str = "Test User") -> "IRCClient":
+        c = await IRCClient.connect(self.tls_port if tls else self.port, tls=tls)
+        if nick is not None:
+            await c.register(nick, caps=caps, password=password, realname=realname)
+        return c
+
+
+async def start_server(nursery, directory: Path, **kwargs) -> RunningServer:
+    path, port, tls_port = write_config(directory, **kwargs)
+    app = App(load_config(path))
+    nursery.start_soon(app.main)
+    for _ in range(200):
+        if app.listeners is not None and len(app.listeners.running) == len(app.config.listen):
+            break
+        await trio.sleep(0.01)
+    await wait_listening(port)
+    return RunningServer(app, path, port, tls_port)
+
+
+async def wait_listening(port: int) -> None:
+    for _ in range(300):
+        try:
+            s = await trio.open_tcp_stream("127.0.0.1", port)
+            await s.aclose()
+            return
+        except OSError:
+            await trio.sleep(0.02)
+    raise AssertionError(f"nothing listening on {port}")
+
+
+class IRCClient:
+    """A raw-line IRC client for tests: every received line is kept and can be awaited."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.buffer = b""
+        self.lines: list[str] = []
+        self.nick: str | None = None
+        self.closed = False
+
+    @classmethod
+    async def connect(cls, port: int, tls: bool = False, host: str = "127.0.0.1") -> "IRCClient":
+        stream = await trio.open_tcp_stream(host, port)
+        if tls:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            stream = trio.SSLStream(stream, ctx, server_hostname="test.server")
+            await stream.do_handshake()
+        return cls(stream)
+
+    async def send(self, *lines: str) -> None:
+        await self.stream.send_all("".join(line + "\r\n" for line in lines).encode())
+
+    async def send_raw(self, data: bytes) -> None:
+        await self.stream.send_all(data)
+
+    async def _fill(self) -> bool:
+        try:
+            data = await self.stream.receive_some(65536)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            data = b""
+        if not data:
+            self.closed = True
+            return False
+        self.buffer += data
+        *complete, self.buffer = self.buffer.split(b"\r\n")
+        self.lines.extend(line.decode("utf-8", "replace") for line in complete)
+        return True
+
+    async def next_line(self, timeout: float = DEFAULT_TIMEOUT) -> str:
+        with trio.fail_after(timeout):
+            while not self.lines:
+                if not await self._fill():
+                    raise EOFError("connection closed")
+            return self.lines.pop(0)
+
+    async def next_message(self, timeout: float = DEFAULT_TIMEOUT) -> Message:
+        return parse_line(await self.next_line(timeout))
+
+    async def expect(self, command: str, *params: str, timeout: float = DEFAULT_TIMEOUT,
+                     skip: bool = True) -> Message:
+        """Read until a message with `command` whose first params equal `params`.
+
+        With skip=False the very next message must match."""
+        seen = []
+        with trio.fail_after(timeout):
+            while True:
+                msg = await self.next_message()
+                if msg.command == command and list(msg.params[:len(params)]) == list(params):
+                    return msg
+                seen.append(msg)
+                if not skip:
+                    raise AssertionError(f"expected {command} {params}, got {msg}")
+        raise AssertionError(f"never got {command} {params}; saw {seen}")
+
+    async def collect_until(self, command: str, timeout: float = DEFAULT_TIMEOUT) -> list[Message]:
+        """Every message up to and including the first `command`."""
+        out = []
+        with trio.fail_after(timeout):
+            while True:
+                msg = await self.next_message()
+                out.append(msg)
+                if msg.command == command:
+                    return out
+
+    async def quiet(self, seconds: float = 0.2) -> list[str]:
+        """Everything that arrives within `seconds` (used to assert that nothing does)."""
+        with trio.move_on_after(seconds):
+            while await self._fill():
+                pass
+        lines, self.lines = self.lines, []
+        return lines
+
+    async def register(self, nick: str, *, caps=(), password: str | None = None,
+                       realname: str = "Test User") -> list[Message]:
+        lines = []
+        if caps:
+            lines.append("CAP LS 302")
+        if password is not None:
+            lines.append(f"PASS {password}")
+        lines += [f"NICK {nick}", f"USER {nick.lower()[:8]} 0 * :{realname}"]
+        if caps:
+            lines += [f"CAP REQ :{' '.join(caps)}", "CAP END"]
+        await self.send(*lines)
+        if caps:
+            ack = await self.expect("CAP", "*", "ACK", timeout=DEFAULT_TIMEOUT)
+            assert ack.params[2].split() == list(caps)
+        welcome = await self.collect_until("001")
+        rest = []
+        while True:
+            msg = await self.next_message()
+            rest.append(msg)
+            if msg.command in ("376", "422"):
+                break
+        self.nick = nick
+        return welcome + rest
+
+    async def ping_pong(self, token: str = "sync") -> list[Message]:
+        """Round-trip a PING: everything the server sent before the PONG is returned."""
+        await self.send(f"PING {token}")
+        msgs = await self.collect_until("PONG")
+        return msgs[:-1]
+
+    async def close(self) -> None:
+        await trio.aclose_forcefully(self.stream)
