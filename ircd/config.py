@@ -406,19 +406,20 @@ def _build(data: dict, label: str, base: Path, path: Path | None) -> Config:
             value = {}
         return _Table(problems, f"[{name}]", value, base)
 
-    def tables(name: str) -> list[_Table]:
+    def tables(name: str) -> list[_Table] | None:
+        """The entries of an array of tables, or None if it is not one (already reported)."""
         value = data.get(name, [])
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             problems.add(f"[[{name}]]", f"must be written as one [[{name}]] table per entry "
                                         f"(double brackets), got {_describe(value)}")
-            return []
+            return None
         return [_Table(problems, f"[[{name}]] #{i}", v, base) for i, v in enumerate(value, 1)]
 
     server = _server(table("server"))
     admin = _admin(table("admin"))
     listen = _listeners(tables("listen"), problems)
-    links = _links(tables("link"), server.name)
-    opers = _opers(tables("oper"))
+    links = _links(tables("link") or [], server.name)
+    opers = _opers(tables("oper") or [])
     limits = _limits(table("limits"))
     logging_table = table("logging")
     log_level = logging_table.string("level", "info", check=_check_log_level).lower()
@@ -469,7 +470,9 @@ def _admin(t: _Table) -> AdminConfig:
     return admin
 
 
-def _listeners(entries: list[_Table], problems: _Problems) -> tuple[ListenConfig, ...]:
+def _listeners(entries: list[_Table] | None, problems: _Problems) -> tuple[ListenConfig, ...]:
+    if entries is None:
+        return ()
     result = []
     seen: dict[tuple[str, int], str] = {}
     for t in entries:

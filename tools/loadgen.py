@@ -179,6 +179,7 @@ class Net:
         self.readers: dict[int, object] = {}
         self.progress = 0            # bumped by anything that moves a phase forward
         self.failure: str | None = None
+        self.pid: int | None = None      # server pid, for CPU figures
 
     # -- sockets
 
@@ -460,8 +461,9 @@ def setup_channel(net: Net, run: Run, members: int, concurrency: int):
     nicks = [p + b36(i) for i in range(members)] + [p + "_"]
     say(f"  connecting {members} members + 1 sender to {chan} ...")
     t0 = now()
+    meter = CpuMeter(net.pid)
     clients = net.setup(nicks, lambda i: [chan], concurrency, f"joining {chan}")
-    say(f"  {len(clients)} clients registered and joined in {now() - t0:.2f}s")
+    say(f"  {len(clients)} clients registered and joined in {now() - t0:.2f}s (cpu {meter.result()})")
     return chan, clients[:members], clients[members]
 
 
@@ -488,6 +490,7 @@ def bench_fanout(args, run: Run, members: int) -> dict:
     say(f"fanout: {members} members, window {args.window}, duration {args.duration}s"
         + (f", {args.messages} messages" if args.messages else ""))
     net = Net(args.host, args.port, args.timeout)
+    net.pid = args.pid
     try:
         chan, mem, sender = setup_channel(net, run, members, args.concurrency)
         marker = b"SYNC-" + chan[1:].encode()
@@ -628,6 +631,7 @@ def bench_latency(args, run: Run) -> dict:
     rate = args.rate
     say(f"latency: {members} members, {rate} messages/s, duration {args.duration}s")
     net = Net(args.host, args.port, args.timeout)
+    net.pid = args.pid
     try:
         chan, mem, sender = setup_channel(net, run, members, args.concurrency)
         marker = b"SYNC-" + chan[1:].encode()
@@ -737,6 +741,7 @@ def bench_register(args, run: Run) -> dict:
     n = args.clients
     say(f"register: {n} clients, {args.concurrency} at once")
     net = Net(args.host, args.port, args.timeout)
+    net.pid = args.pid
     try:
         p = run.prefix()
         nicks = [p + b36(i) for i in range(n)]
@@ -771,6 +776,7 @@ def bench_memory(args, run: Run) -> dict:
         raise BenchError("memory: --per-client cannot exceed --channels")
     say(f"memory: {n} clients, each in {per} of {nch} channels, server pid {args.pid}")
     net = Net(args.host, args.port, args.timeout)
+    net.pid = args.pid
     try:
         p = run.prefix()
         nicks = [p + b36(i) for i in range(n)]
@@ -778,9 +784,12 @@ def bench_memory(args, run: Run) -> dict:
         rss0 = read_rss_kib(args.pid)
         say(f"  server VmRSS before: {rss0} KiB")
         t0 = now()
+        meter = CpuMeter(args.pid)
         net.setup(nicks, lambda i: [chans[(per * i + k) % nch] for k in range(per)],
                   args.concurrency, "connecting and joining")
-        say(f"  {n} clients registered and joined in {now() - t0:.2f}s; idling {args.settle}s")
+        setup_s = now() - t0
+        cpu = meter.result()
+        say(f"  {n} clients registered and joined in {setup_s:.2f}s (cpu {cpu}); idling {args.settle}s")
         net.idle(args.settle)
         rss1 = read_rss_kib(args.pid)
         kib = (rss1 - rss0) / n
@@ -797,6 +806,8 @@ def bench_memory(args, run: Run) -> dict:
             "rss_after_kib": rss1,
             "rss_after_quit_kib": rss2,
             "kib_per_client": round(kib, 2),
+            "setup_s": round(setup_s, 3),
+            "setup_cpu": cpu,
         }
     finally:
         net.quit_all(timeout=10.0)
