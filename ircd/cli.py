@@ -115,7 +115,7 @@ def fingerprint(config_path: Path | None) -> None:
     except (CertificateError, OSError) as e:
         _fail(str(e))
     if not existed:
-        click.echo(f"created {cert} and its key", err=True)
+        click.echo(f"created {cert}", err=True)
     click.echo(value)
 
 

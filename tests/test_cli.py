@@ -100,8 +100,8 @@ def run_on_terminal(answers: list[str]) -> tuple[int, str]:
     os.close(slave)
     try:
         seen = b""
-        for answer in answers:
-            while seen.count(b": ") < answers.index(answer) + 1 and proc.poll() is None:
+        for prompts, answer in enumerate(answers, 1):
+            while seen.count(b": ") < prompts and proc.poll() is None:
                 if select.select([proc.stderr], [], [], 30)[0]:
                     seen += os.read(proc.stderr.fileno(), 1024)
             os.write(master, answer.encode() + b"\n")

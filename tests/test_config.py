@@ -212,7 +212,8 @@ def test_syntax_error_names_the_line(tmp_path):
 def test_unreadable_file(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "nope.toml")
-    assert info.value.errors == [f"{tmp_path / 'nope.toml'}: cannot read: No such file or directory"]
+    assert info.value.errors == [
+        f"{tmp_path / 'nope.toml'}: cannot read: No such file or directory"]
 
 
 def test_contract_bad_file_reports_all_problems(tmp_path):

@@ -1,0 +1,184 @@
+"""Operator commands: OPER, KILL, REHASH, WALLOPS, DIE, RESTART, CHGHOST.
+
+OPER is the only way to get user mode +o (MODE refuses +o; -o drops it). The others
+are marked `oper=True` in the command table, so the dispatcher has already answered
+481 ERR_NOPRIVILEGES to anyone who is not an operator before a handler here runs.
+
+Password checks use scrypt (~50 ms, synchronous), so a connection that fails OPER
+must wait OPER_RETRY_SECONDS before its next attempt is even hashed: guessing is slow
+and a client cannot keep the event loop busy hashing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+
+from ..passwords import verify_password
+from ..protocol import numerics as N
+from ..protocol.casemap import fold, valid_username
+from ..routing import Outgoing
+from ..state.masks import mask_matches
+
+log = logging.getLogger(__name__)
+
+OPER_RETRY_SECONDS = 3.0
+USERLEN = 10          # as ISUPPORT USERLEN says
+HOSTLEN = 63
+RPL_VISIBLEHOST = "396"
+
+# client -> monotonic time before which another OPER attempt is refused (263)
+_oper_backoff: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def oper(server, client, msg) -> None:
+    user = client.user
+    name, password = msg.params[0], msg.params[1]
+    now = time.monotonic()
+    if _oper_backoff.get(client, 0.0) > now:
+        client.numeric(N.RPL_TRYAGAIN, "OPER", "Please wait a while and try again.")
+        return
+    block = next((o for o in server.config.opers if o.name == name), None)
+    if block is None:
+        _oper_failed(client, now, f"unknown oper name {name!r}")
+        client.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
+        return
+    candidates = {f"{user.ident}@{user.host}", f"{user.ident}@{user.ip}"}
+    if not any(mask_matches(mask, text) for mask in block.hosts for text in candidates):
+        _oper_failed(client, now, f"host does not match oper {name!r}")
+        client.numeric(N.ERR_NOOPERHOST, "No O-lines for your host")
+        return
+    if not verify_password(password, block.password):
+        _oper_failed(client, now, f"wrong password for oper {name!r}")
+        client.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
+        return
+    _oper_backoff.pop(client, None)
+    newly = "o" not in user.modes
+    user.modes.add("o")
+    user.oper_name = name
+    log.info("OPER: %s (%s@%s) is now an operator as %r", user.nick, user.ident, user.host, name)
+    client.numeric(N.RPL_YOUREOPER, "You are now an IRC operator")
+    if newly:
+        client.send(user.source, "MODE", user.nick, "+o")
+
+
+def _oper_failed(client, now: float, why: str) -> None:
+    _oper_backoff[client] = now + OPER_RETRY_SECONDS
+    user = client.user
+    log.warning("failed OPER from %s (%s@%s): %s", user.nick, user.ident, user.ip, why)
+
+
+def kill(server, client, msg) -> None:
+    user = client.user
+    nick = msg.params[0]
+    reason = msg.params[1] if len(msg.params) > 1 and msg.params[1] else "No reason given"
+    target = server.find_user(nick)
+    if target is None:
+        if fold(nick) == fold(server.name) or "." in nick:
+            client.numeric(N.ERR_CANTKILLSERVER, "You can't kill a server!")
+        else:
+            client.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        return
+    victim = target.client
+    if victim is None:  # a remote user: the link layer will carry kills
+        client.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        return
+    log.info("KILL: %s (oper %s) killed %s (%s)", user.nick, user.oper_name, target.source, reason)
+    victim.send(user.source, "KILL", target.nick, reason)
+    server.quit_client(victim, f"Killed ({user.nick} ({reason}))")
+
+
+def rehash(server, client, msg) -> None:
+    config_path = server.config.path
+    client.numeric(N.RPL_REHASHING, config_path.name if config_path else "<built-in>",
+                   "Rehashing")
+    if server.rehash_requested is None:
+        client.notice("*** Rehash failed: this server cannot reload its configuration")
+        return
+    log.info("REHASH requested by %s (oper %s)", client.user.nick, client.user.oper_name)
+    ok, message = server.rehash_requested(client)
+    if ok:
+        client.notice(f"*** Rehash complete: {message}")
+    else:
+        for line in _wrap(f"*** Rehash failed, the running configuration is unchanged: {message}"):
+            client.notice(line)
+
+
+def _wrap(text: str, width: int = 380) -> list[str]:
+    """Split a long text into NOTICE-sized pieces at spaces (or anywhere if it must)."""
+    lines = []
+    while len(text.encode()) > width:
+        cut = text.rfind(" ", 0, width)
+        if cut <= 0:
+            cut = width
+        while len(text[:cut].encode()) > width:
+            cut -= 1
+        lines.append(text[:cut])
+        text = text[cut:].lstrip(" ")
+    lines.append(text)
+    return lines
+
+
+def wallops(server, client, msg) -> None:
+    text = msg.params[0]
+    if not text:
+        client.numeric(N.ERR_NEEDMOREPARAMS, "WALLOPS", "Not enough parameters")
+        return
+    event = Outgoing(client.user.source, "WALLOPS", (text,))
+    for other in server.users.values():
+        if "w" in other.modes and other.client is not None:
+            other.client.write(event.for_client(other.client))
+
+
+def die(server, client, msg) -> None:
+    _shutdown(server, client, restart=False)
+
+
+def restart(server, client, msg) -> None:
+    _shutdown(server, client, restart=True)
+
+
+def _shutdown(server, client, restart: bool) -> None:
+    command = "RESTART" if restart else "DIE"
+    allowed = server.config.server.allow_restart if restart else server.config.server.allow_die
+    if not allowed:
+        key = "allow_restart" if restart else "allow_die"
+        client.numeric(N.ERR_NOPRIVILEGES,
+                       f"Permission Denied- {command} is disabled on this server "
+                       f"([server] {key} = false)")
+        return
+    if server.shutdown_requested is None:
+        client.notice(f"*** {command} failed: this server cannot be stopped from IRC")
+        return
+    user = client.user
+    log.warning("%s requested by %s (oper %s)", command, user.nick, user.oper_name)
+    verb = "restarting" if restart else "shutting down"
+    server.shutdown_requested(f"Server {verb} ({command} by {user.nick})", restart=restart)
+
+
+def chghost(server, client, msg) -> None:
+    nick, ident, host = msg.params[0], msg.params[1], msg.params[2]
+    target = server.find_user(nick)
+    if target is None:
+        client.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        return
+    if not valid_username(ident) or len(ident) > USERLEN:
+        client.standard_reply("FAIL", "CHGHOST", "INVALID_USERNAME", ident,
+                              f"Invalid username: 1 to {USERLEN} letters, digits or -._[]{{}}\\|^`~")
+        return
+    if (not host or len(host) > HOSTLEN or host[0] in ":-"
+            or not all(ch.isascii() and (ch.isalnum() or ch in "-._:/") for ch in host)):
+        client.standard_reply("FAIL", "CHGHOST", "INVALID_HOSTNAME", host,
+                              f"Invalid hostname: 1 to {HOSTLEN} letters, digits or -._:/")
+        return
+    if (ident, host) == (target.ident, target.host):
+        client.notice(f"*** {target.nick} already is {ident}@{host}")
+        return
+    log.info("CHGHOST: %s (oper %s) changed %s to %s@%s", client.user.nick,
+             client.user.oper_name, target.source, ident, host)
+    server.change_host(target, ident, host)
+    if target.client is not None:
+        target.client.numeric(RPL_VISIBLEHOST, host, "is now your displayed host")
+    if client is not target.client:
+        client.notice(f"*** Changed the host of {target.nick} to {ident}@{host}")

@@ -1,0 +1,134 @@
+"""Protection from day one: fake lag, Excess Flood, SendQ, per-IP limits, bad input, TLS."""
+
+import socket
+
+import trio
+
+from irctest import IRCClient
+
+
+async def test_fake_lag_delays_but_answers_everything(make_server):
+    srv = await make_server(limits={"flood_burst": 3, "flood_rate": 10.0})
+    c = await srv.client("lagged")
+    await trio.sleep(0.5)                        # let the budget refill after registration
+    start = trio.current_time()
+    await c.send(*[f"PING {i}" for i in range(10)])
+    tokens = [(await c.expect("PONG")).params[1] for _ in range(10)]
+    assert tokens == [str(i) for i in range(10)]        # nothing lost, order kept
+    assert trio.current_time() - start >= 0.4            # 7 commands over budget at 10/s
+
+
+async def test_excess_flood_disconnects(make_server):
+    srv = await make_server(limits={"flood_burst": 5, "flood_rate": 1.0, "recvq": 2000})
+    c = await srv.client("flooder")
+    watcher = await srv.client("watcher")
+    await c.send("JOIN #f")
+    await watcher.send("JOIN #f")
+    await watcher.expect("366")
+    await c.send(*[f"PRIVMSG #f :flood line number {i}" for i in range(200)])
+    err = await c.expect("ERROR", timeout=10)
+    assert "Excess Flood" in err.params[0]
+    quit_ = await watcher.expect("QUIT", timeout=10)
+    assert quit_.source.startswith("flooder!") and quit_.params == ["Excess Flood"]
+
+
+async def test_flood_control_off_lifts_rate_limits(make_server):
+    srv = await make_server(limits={"flood_control": False, "flood_burst": 2, "flood_rate": 1.0,
+                                    "recvq": 1024})
+    c = await srv.client("bench")
+    await c.send(*[f"PING {i}" for i in range(300)])
+    for i in range(300):
+        assert (await c.expect("PONG")).params[1] == str(i)
+
+
+async def test_sendq_exceeded_disconnects_a_client_that_never_reads(make_server):
+    srv = await make_server(limits={"flood_control": False, "sendq": 20000})
+    talker = await srv.client("talker")
+    await talker.send("JOIN #q")
+    await talker.expect("366")
+    # a reader with a tiny receive buffer that never reads
+    sock = trio.socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    await sock.connect(("127.0.0.1", srv.port))
+    sleeper = IRCClient(trio.SocketStream(sock))
+    await sleeper.register("sleeper")
+    await sleeper.send("JOIN #q")
+    await talker.expect("JOIN")
+    line = "PRIVMSG #q :" + "z" * 400
+    quit_ = None
+    with trio.fail_after(30):
+        while quit_ is None:
+            await talker.send(*[line] * 200)
+            for raw in await talker.quiet(0.01):
+                if " QUIT " in raw:
+                    quit_ = raw
+    assert quit_.startswith(":sleeper!") and quit_.endswith("SendQ exceeded")
+    assert srv.state.find_user("sleeper") is None
+
+
+async def test_max_connections_per_ip(make_server):
+    srv = await make_server(limits={"max_connections_per_ip": 2})
+    first = await srv.client("one")
+    second = await srv.client()
+    third = await srv.client()
+    err = await third.expect("ERROR")
+    assert "Too many connections" in err.params[0]
+    await first.send("QUIT")
+    await first.expect("ERROR")
+    await trio.sleep(0.2)
+    fourth = await srv.client("four")             # room again after one left
+    assert fourth.nick == "four"
+    await second.close()
+
+
+async def test_server_full(make_server):
+    srv = await make_server(limits={"max_clients": 1})
+    first = await srv.client("only")
+    second = await srv.client()
+    err = await second.expect("ERROR")
+    assert "full" in err.params[0]
+    assert first.nick == "only"
+
+
+async def test_invalid_utf8_gets_standard_reply(server):
+    a = await server.client("utf")
+    b = await server.client("dest")
+    await a.send_raw(b"PRIVMSG dest :caf\xe9\r\n")
+    fail = await a.expect("FAIL")
+    assert fail.params[:2] == ["PRIVMSG", "INVALID_UTF8"]
+    assert [m.command for m in await b.ping_pong()] == []
+    await a.send("PRIVMSG dest :café")                    # valid UTF-8 passes
+    assert (await b.expect("PRIVMSG")).params[1] == "café"
+
+
+async def test_over_long_lines_are_refused_and_connection_survives(server):
+    a = await server.client("longline")
+    await a.send("PRIVMSG longline :" + "x" * 600)
+    await a.expect("417")
+    await a.send("@" + "a=" + "b" * 9000 + " PING x")
+    await a.expect("417")
+    await a.send_raw(b"PING " + b"y" * 20000)        # no newline yet: discarded as it arrives
+    await a.expect("417")
+    await a.send_raw(b"\r\nPING ok\r\n")
+    assert (await a.expect("PONG")).params[1] == "ok"
+
+
+async def test_tags_up_to_the_limit_are_accepted(server):
+    a = await server.client("tagged", caps=["message-tags"])
+    await a.send("@+x=" + "t" * 4000 + " PING fine")
+    assert (await a.expect("PONG")).params[1] == "fine"
+
+
+async def test_tls_listener_registers_and_relays(server):
+    secure = await server.client("secure", tls=True)
+    plain = await server.client("plain")
+    assert server.state.find_user("secure").secure
+    await secure.send("PRIVMSG plain :over tls")
+    assert (await plain.expect("PRIVMSG")).params == ["plain", "over tls"]
+
+
+async def test_crlf_and_lf_line_endings_and_blank_lines(server):
+    c = await server.client()
+    await c.send_raw(b"NICK lf\nUSER lf 0 * :x\n\r\n\nPING a\r\n")
+    await c.expect("001")
+    assert (await c.expect("PONG")).params[1] == "a"
