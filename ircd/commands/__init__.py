@@ -9,6 +9,8 @@ from __future__ import annotations
 import attrs
 
 from . import channels, messaging, modes, registration
+from . import queries
+from . import monitor, oper, presence
 
 
 @attrs.frozen
@@ -44,6 +46,30 @@ COMMANDS: dict[str, Command] = {
     "NOTICE": Command(messaging.notice),
     "TAGMSG": Command(messaging.tagmsg),
     # -- queries (ircd/commands/queries.py) --
+    "WHO": Command(queries.who),
+    "WHOIS": Command(queries.whois),
+    "WHOWAS": Command(queries.whowas),
+    "ISON": Command(queries.ison, 1),
+    "USERHOST": Command(queries.userhost, 1),
+    "LUSERS": Command(queries.lusers),
+    "MOTD": Command(queries.motd),
+    "VERSION": Command(queries.version),
+    "TIME": Command(queries.time_),
+    "ADMIN": Command(queries.admin),
+    "INFO": Command(queries.info),
+    "LINKS": Command(queries.links),
+    "STATS": Command(queries.stats, 1),
+    "HELP": Command(queries.help_),
     # -- user state: AWAY, SETNAME, MONITOR (ircd/commands/presence.py, monitor.py) --
+    "AWAY": Command(presence.away),
+    "SETNAME": Command(presence.setname, 1),
+    "MONITOR": Command(monitor.monitor, 1),
     # -- operators (ircd/commands/oper.py) --
+    "OPER": Command(oper.oper, 2),
+    "KILL": Command(oper.kill, 1, oper=True),
+    "REHASH": Command(oper.rehash, oper=True),
+    "WALLOPS": Command(oper.wallops, 1, oper=True),
+    "DIE": Command(oper.die, oper=True),
+    "RESTART": Command(oper.restart, oper=True),
+    "CHGHOST": Command(oper.chghost, 3, oper=True),
 }

@@ -1,0 +1,504 @@
+"""Queries about users and the server: WHO (and WHOX), WHOIS, WHOWAS, ISON, USERHOST,
+LUSERS, MOTD, VERSION, TIME, ADMIN, INFO, LINKS, STATS and HELP.
+
+Nothing here changes state; every handler only reads the server and queues numerics.
+Numeric formats follow RFC 1459/2812 as refined by the modern client protocol docs
+(modern.ircdocs.horse) and the IRCv3 WHOX and bot-mode specifications.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import time
+
+import trio
+
+from ..protocol import numerics as N
+from ..protocol.casemap import CHANTYPES, fold
+from ..protocol.message import build_line
+from ..state.masks import mask_matches
+
+ERR_NOSUCHSERVER_TEXT = "No such server"
+RPL_WHOISBOT = "335"         # IRCv3 bot mode; not (yet) in numerics.py
+WHOX_FIELDS = "tcuihsnfdlaor"  # the fixed order of WHOX reply fields
+HIDDEN_IP = "255.255.255.255"
+USERHOST_MAX = 5
+
+
+# -- shared helpers ----------------------------------------------------------------------
+
+def _is_oper(user) -> bool:
+    return user is not None and "o" in user.modes
+
+
+def _shares_channel(a, b) -> bool:
+    return not a.channels.keys().isdisjoint(b.channels.keys())
+
+
+def _can_see(asker, target) -> bool:
+    """May `asker` learn about `target` from a mask search? (+i hides from strangers.)"""
+    return (target is asker or "i" not in target.modes or _is_oper(asker)
+            or _shares_channel(asker, target))
+
+
+def _is_us(server, target: str) -> bool:
+    """Does a <server> parameter name this server (a glob over its name, or a nick on it)?"""
+    if mask_matches(target, server.name):
+        return True
+    user = server.find_user(target)
+    return user is not None and user.server == server.name
+
+
+def _check_server(server, client, msg, index: int) -> bool:
+    """If msg.params[index] names another server, send 402 and return False."""
+    if len(msg.params) > index and msg.params[index] and not _is_us(server, msg.params[index]):
+        client.numeric(N.ERR_NOSUCHSERVER, msg.params[index], ERR_NOSUCHSERVER_TEXT)
+        return False
+    return True
+
+
+def _idle_seconds(user) -> int:
+    return max(0, int(time.monotonic() - user.last_active))
+
+
+def _has_wildcards(mask: str) -> bool:
+    return "*" in mask or "?" in mask
+
+
+def _fit_words(client, head_len: int, words):
+    """Group words into space-joined chunks that keep each numeric line within 510 bytes."""
+    room = 510 - head_len
+    chunk: list[str] = []
+    size = 0
+    for word in words:
+        n = len(word.encode("utf-8", "surrogateescape")) + 1
+        if chunk and size + n > room:
+            yield " ".join(chunk)
+            chunk, size = [], 0
+        chunk.append(word)
+        size += n
+    if chunk:
+        yield " ".join(chunk)
+
+
+def _head_len(server, client, *params: str) -> int:
+    """Bytes of `:server CODE nick params... :` before the trailing text."""
+    return len(f":{server.name} 000 {client.display_nick} {' '.join(params)} :".encode(
+        "utf-8", "surrogateescape"))
+
+
+# -- WHO ---------------------------------------------------------------------------------
+
+def _who_flags(user, chan, client) -> str:
+    flags = "G" if user.away is not None else "H"
+    if "o" in user.modes:
+        flags += "*"
+    if chan is not None:
+        flags += chan.prefixes(user, "multi-prefix" in client.caps)
+    if "B" in user.modes:
+        flags += "B"
+    return flags
+
+
+def _who_reply(server, client, user, chan, whox) -> None:
+    asker = client.user
+    channel_name = chan.name if chan is not None else "*"
+    if whox is None:
+        client.numeric(N.RPL_WHOREPLY, channel_name, user.ident, user.host, user.server,
+                       user.nick, _who_flags(user, chan, client), f"0 {user.realname}")
+        return
+    fields, token = whox
+    values = []
+    for f in WHOX_FIELDS:
+        if f not in fields:
+            continue
+        if f == "t":
+            values.append(token)
+        elif f == "c":
+            values.append(channel_name)
+        elif f == "u":
+            values.append(user.ident)
+        elif f == "i":
+            show = (user is asker or _is_oper(asker)) and user.ip
+            values.append(user.ip if show else HIDDEN_IP)
+        elif f == "h":
+            values.append(user.host)
+        elif f == "s":
+            values.append(user.server)
+        elif f == "n":
+            values.append(user.nick)
+        elif f == "f":
+            values.append(_who_flags(user, chan, client))
+        elif f == "d":
+            values.append("0")
+        elif f == "l":
+            values.append(str(_idle_seconds(user)) if user.client is not None else "0")
+        elif f == "a":
+            values.append(user.account or "0")
+        elif f == "o":
+            values.append("*" if chan is not None and chan.is_op(user) else "n/a")
+        elif f == "r":
+            values.append(user.realname)
+    client.write(build_line(server.name, N.RPL_WHOSPCRPL, (client.display_nick, *values),
+                            trailing="r" in fields))
+
+
+def _parse_who_options(param: str):
+    """`o`, `%tcuhnfdar,743`, `o%nf`: (opers_only, (fields, token) or None)."""
+    flags, percent, rest = param.partition("%")
+    whox = None
+    if percent:
+        fields, _, token = rest.partition(",")
+        fields = "".join(f for f in fields if f in WHOX_FIELDS)
+        if not (token.isdigit() and len(token) <= 3):
+            token = "0"
+        whox = (fields, token)
+    return "o" in flags, whox
+
+
+def _user_matches(mask: str, user) -> bool:
+    if "!" in mask or "@" in mask:
+        return mask_matches(mask, user.source)
+    return any(mask_matches(mask, text) for text in
+               (user.nick, user.ident, user.host, user.realname, user.server))
+
+
+def who(server, client, msg) -> None:
+    asker = client.user
+    mask = msg.params[0] if msg.params and msg.params[0] else "*"
+    opers_only, whox = _parse_who_options(msg.params[1]) if len(msg.params) > 1 else (False, None)
+    end_mask = mask
+    if mask == "0":
+        mask = "*"
+
+    def keep(user):
+        return not opers_only or "o" in user.modes
+
+    if mask[0] in CHANTYPES:
+        chan = server.find_channel(mask)
+        if chan is not None:
+            member = asker in chan.members
+            if member or "s" not in chan.modes or _is_oper(asker):
+                for user in list(chan.members):
+                    if keep(user) and (member or _can_see(asker, user)):
+                        _who_reply(server, client, user, chan, whox)
+    elif not _has_wildcards(mask) and server.find_user(mask) is not None:
+        user = server.find_user(mask)
+        if keep(user):
+            _who_reply(server, client, user, None, whox)
+    else:
+        for user in list(server.users.values()):
+            if keep(user) and _can_see(asker, user) and _user_matches(mask, user):
+                _who_reply(server, client, user, None, whox)
+    client.numeric(N.RPL_ENDOFWHO, end_mask, "End of /WHO list.")
+
+
+# -- WHOIS -------------------------------------------------------------------------------
+
+def whois(server, client, msg) -> None:
+    params = [p for p in msg.params if p]
+    if not params:
+        client.numeric(N.ERR_NONICKNAMEGIVEN, "No nickname given")
+        return
+    if len(params) > 1:
+        if not _is_us(server, params[0]):
+            client.numeric(N.ERR_NOSUCHSERVER, params[0], ERR_NOSUCHSERVER_TEXT)
+            return
+        params = params[1:]
+    # TARGMAX advertises WHOIS:1, so only the first of a comma list is answered.
+    nick = params[0].split(",")[0]
+    if not nick:
+        client.numeric(N.ERR_NONICKNAMEGIVEN, "No nickname given")
+        return
+    target = server.find_user(nick)
+    if target is None:
+        client.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        client.numeric(N.RPL_ENDOFWHOIS, nick, "End of /WHOIS list.")
+        return
+    send_whois(server, client, target)
+    client.numeric(N.RPL_ENDOFWHOIS, target.nick, "End of /WHOIS list.")
+
+
+def send_whois(server, client, target) -> None:
+    asker = client.user
+    privileged = target is asker or _is_oper(asker)
+    client.numeric(N.RPL_WHOISUSER, target.nick, target.ident, target.host, "*", target.realname)
+    multi = "multi-prefix" in client.caps
+    channels = [chan.prefixes(target, multi) + chan.name
+                for chan in target.channels.values()
+                if "s" not in chan.modes or asker in chan.members or privileged]
+    if channels:
+        head = _head_len(server, client, N.RPL_WHOISCHANNELS, target.nick)
+        for chunk in _fit_words(client, head, channels):
+            client.numeric(N.RPL_WHOISCHANNELS, target.nick, chunk)
+    client.numeric(N.RPL_WHOISSERVER, target.nick, target.server,
+                   server.config.server.description if target.server == server.name else "")
+    if "o" in target.modes:
+        client.numeric(N.RPL_WHOISOPERATOR, target.nick, "is an IRC operator")
+    if target.away is not None:
+        client.numeric(N.RPL_AWAY, target.nick, target.away)
+    if target.secure:
+        client.numeric(N.RPL_WHOISSECURE, target.nick, "is using a secure connection")
+    if target.account:
+        client.numeric(N.RPL_WHOISACCOUNT, target.nick, target.account, "is logged in as")
+    if "B" in target.modes:
+        client.numeric(RPL_WHOISBOT, target.nick, "is a bot")
+    if privileged and target.ip:
+        client.numeric(N.RPL_WHOISHOST, target.nick,
+                       f"is connecting from {target.ident}@{target.host} {target.ip}")
+    if target.client is not None:
+        client.numeric(N.RPL_WHOISIDLE, target.nick, str(_idle_seconds(target)),
+                       str(target.signon), "seconds idle, signon time")
+
+
+# -- WHOWAS ------------------------------------------------------------------------------
+
+def whowas(server, client, msg) -> None:
+    if not msg.params or not msg.params[0]:
+        client.numeric(N.ERR_NONICKNAMEGIVEN, "No nickname given")
+        return
+    if not _check_server(server, client, msg, 2):
+        return
+    count = 0
+    if len(msg.params) > 1:
+        try:
+            count = int(msg.params[1])
+        except ValueError:
+            count = 0
+    limit = server.config.limits.max_targets
+    for nick in [n for n in msg.params[0].split(",") if n][:limit]:
+        folded = fold(nick)
+        found = 0
+        for entry in list(server.whowas):
+            e_folded, e_nick, ident, host, realname, e_server, when = entry
+            if e_folded != folded:
+                continue
+            client.numeric(N.RPL_WHOWASUSER, e_nick, ident, host, "*", realname)
+            stamp = datetime.datetime.fromtimestamp(when, datetime.timezone.utc)
+            client.numeric(N.RPL_WHOISSERVER, e_nick, e_server,
+                           stamp.strftime("%a %b %d %H:%M:%S %Y UTC"))
+            found += 1
+            if count > 0 and found >= count:
+                break
+        if not found:
+            client.numeric(N.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
+        client.numeric(N.RPL_ENDOFWHOWAS, nick, "End of WHOWAS")
+
+
+# -- ISON, USERHOST ----------------------------------------------------------------------
+
+def ison(server, client, msg) -> None:
+    online = []
+    seen = set()
+    for nick in " ".join(msg.params).split():
+        user = server.find_user(nick)
+        if user is not None and user.folded not in seen:
+            seen.add(user.folded)
+            online.append(user.nick)
+    head = _head_len(server, client, N.RPL_ISON)
+    chunks = list(_fit_words(client, head, online))
+    # One 303 line is what clients expect; drop what would not fit on it.
+    client.numeric(N.RPL_ISON, chunks[0] if chunks else "")
+
+
+def userhost(server, client, msg) -> None:
+    replies = []
+    for nick in " ".join(msg.params).split()[:USERHOST_MAX]:
+        user = server.find_user(nick)
+        if user is None:
+            continue
+        oper = "*" if "o" in user.modes else ""
+        away = "-" if user.away is not None else "+"
+        replies.append(f"{user.nick}{oper}={away}{user.ident}@{user.host}")
+    client.numeric(N.RPL_USERHOST, " ".join(replies))
+
+
+# -- server information ------------------------------------------------------------------
+
+def lusers(server, client, msg) -> None:
+    if _check_server(server, client, msg, 1):
+        server.send_lusers(client)
+
+
+def motd(server, client, msg) -> None:
+    if _check_server(server, client, msg, 0):
+        server.send_motd(client)
+
+
+def version(server, client, msg) -> None:
+    if not _check_server(server, client, msg, 0):
+        return
+    client.numeric(N.RPL_VERSION, server.version, server.name, server.config.server.description)
+    for tokens in server.isupport_lines:
+        client.numeric(N.RPL_ISUPPORT, *tokens.split(" "), "are supported by this server")
+
+
+def time_(server, client, msg) -> None:
+    if not _check_server(server, client, msg, 0):
+        return
+    now = time.time()
+    local = datetime.datetime.fromtimestamp(now).astimezone()
+    offset = local.utcoffset() or datetime.timedelta(0)
+    human = local.strftime("%A %B %d %Y -- %H:%M:%S %z")
+    client.numeric(N.RPL_TIME, server.name, str(int(now)), str(int(offset.total_seconds())), human)
+
+
+def admin(server, client, msg) -> None:
+    if not _check_server(server, client, msg, 0):
+        return
+    cfg = server.config.admin
+    client.numeric(N.RPL_ADMINME, server.name, "Administrative info")
+    client.numeric(N.RPL_ADMINLOC1, cfg.location)
+    client.numeric(N.RPL_ADMINLOC2, cfg.name)
+    client.numeric(N.RPL_ADMINEMAIL, cfg.email)
+
+
+def _uptime_text(seconds: float) -> str:
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{days} days {hours:02d}:{minutes:02d}:{secs:02d}"
+
+
+def info(server, client, msg) -> None:
+    if not _check_server(server, client, msg, 0):
+        return
+    cfg = server.config.server
+    started = datetime.datetime.fromtimestamp(server.started, datetime.timezone.utc)
+    lines = [
+        f"{server.version} -- {cfg.description}",
+        f"Network: {cfg.network}",
+        "A spanning-tree IRC server network written in Python on trio.",
+        f"Running on Python {platform.python_version()} with trio {trio.__version__}.",
+        "",
+        f"Started {started.strftime('%a %b %d %Y at %H:%M:%S UTC')}",
+        f"Up {_uptime_text(time.time() - server.started)}",
+    ]
+    for line in lines:
+        client.numeric(N.RPL_INFO, line)
+    client.numeric(N.RPL_ENDOFINFO, "End of /INFO list.")
+
+
+def links(server, client, msg) -> None:
+    # LINKS [[<remote server>] <server mask>]
+    if len(msg.params) > 1 and not _check_server(server, client, msg, 0):
+        return
+    mask = msg.params[-1] if msg.params and msg.params[-1] else "*"
+    if mask_matches(mask, server.name):
+        client.numeric(N.RPL_LINKS, server.name, server.name,
+                       f"0 {server.config.server.description}")
+    client.numeric(N.RPL_ENDOFLINKS, mask, "End of /LINKS list.")
+
+
+def stats(server, client, msg) -> None:
+    query = msg.params[0]
+    if not _check_server(server, client, msg, 1):
+        return
+    letter = query[:1] or "*"
+    oper = _is_oper(client.user)
+    kind = letter.lower()
+    now = time.time()
+    if kind == "u":
+        client.numeric(N.RPL_STATSUPTIME, f"Server Up {_uptime_text(now - server.started)}")
+    elif kind == "o":
+        if oper:
+            for op in server.config.opers:
+                for host in op.hosts:
+                    client.numeric(N.RPL_STATSOLINE, "O", host, "*", op.name)
+    elif kind == "l":
+        if oper:
+            mono = time.monotonic()
+            for c in sorted(server.connections, key=lambda c: c.id):
+                if c.user is not None:
+                    name = f"{c.user.nick}[{c.user.ident}@{c.ip}]"
+                else:
+                    name = f"{c.nick or '*'}[unknown@{c.ip}]"
+                client.numeric(N.RPL_STATSLINKINFO, name, str(c.queued), "0", "0", "0", "0",
+                               str(int(mono - c.connected_at)))
+        else:
+            client.numeric(N.RPL_STATSLINKINFO, server.name, "0", "0", "0", "0", "0",
+                           str(int(now - server.started)))
+    elif kind == "m":
+        for name, count in server.command_counts.most_common():
+            client.numeric(N.RPL_STATSCOMMANDS, name, str(count))
+    client.numeric(N.RPL_ENDOFSTATS, letter, "End of /STATS report")
+
+
+# -- HELP --------------------------------------------------------------------------------
+
+HELP_TEXTS: dict[str, str] = {
+    "ADMIN": "ADMIN [<server>] -- show who runs this server and how to reach them",
+    "AUTHENTICATE": "AUTHENTICATE <mechanism|data> -- log in to an account with SASL",
+    "AWAY": "AWAY [:<message>] -- mark yourself away with a message, or back without one",
+    "CAP": "CAP LS|LIST|REQ|END [...] -- negotiate IRCv3 client capabilities",
+    "CHATHISTORY": "CHATHISTORY <subcommand> <target> ... -- fetch earlier messages",
+    "DIE": "DIE -- (operators) shut the server down",
+    "HELP": "HELP [<command>] -- list commands, or show help for one of them",
+    "INFO": "INFO [<server>] -- show information about the server software",
+    "INVITE": "INVITE <nick> <channel> -- invite someone into a channel",
+    "ISON": "ISON <nick>{ <nick>} -- ask which of these nicks are online",
+    "JOIN": "JOIN <channel>{,<channel>} [<key>{,<key>}] -- join channels; JOIN 0 leaves all",
+    "KICK": "KICK <channel> <nick>{,<nick>} [:<reason>] -- remove someone from a channel",
+    "KILL": "KILL <nick> :<reason> -- (operators) disconnect a user",
+    "KLINE": "KLINE [<duration>] <user@host> :<reason> -- (operators) ban a user@host mask",
+    "LINKS": "LINKS [[<server>] <mask>] -- list the servers in the network",
+    "LIST": "LIST [<channel>{,<channel>}|<filter>] -- list channels and their topics",
+    "LUSERS": "LUSERS -- show how many users, channels and servers there are",
+    "MARKREAD": "MARKREAD <target> [timestamp=<time>] -- sync what you have read",
+    "MODE": "MODE <nick|channel> [<modes> [<arguments>]] -- show or change modes",
+    "MONITOR": "MONITOR +|-<nick>{,<nick>} | C | L | S -- be told when nicks come and go",
+    "MOTD": "MOTD [<server>] -- show the message of the day",
+    "NAMES": "NAMES <channel> -- list the members of a channel",
+    "NICK": "NICK <nickname> -- choose or change your nickname",
+    "NOTICE": "NOTICE <target>{,<target>} :<text> -- send a notice (never auto-answered)",
+    "OPER": "OPER <name> <password> -- become an IRC operator",
+    "PART": "PART <channel>{,<channel>} [:<reason>] -- leave channels",
+    "PASS": "PASS <password> -- give the connection password before registering",
+    "PING": "PING <token> -- ask the server to answer with PONG <token>",
+    "PONG": "PONG <token> -- answer a PING",
+    "PRIVMSG": "PRIVMSG <target>{,<target>} :<text> -- send a message to users or channels",
+    "QUIT": "QUIT [:<reason>] -- disconnect from the server",
+    "REHASH": "REHASH -- (operators) reload the configuration file",
+    "RESTART": "RESTART -- (operators) restart the server",
+    "SETNAME": "SETNAME :<realname> -- change your real name",
+    "STATS": "STATS <u|o|l|m> [<server>] -- uptime, operators, connections, command counts",
+    "TAGMSG": "TAGMSG <target>{,<target>} -- send a message made only of tags",
+    "TIME": "TIME [<server>] -- show the server's local time",
+    "TOPIC": "TOPIC <channel> [:<topic>] -- show or set a channel's topic",
+    "USER": "USER <username> 0 * :<realname> -- give your username and real name",
+    "USERHOST": "USERHOST <nick>{ <nick>} -- show up to five users' user@host",
+    "VERSION": "VERSION [<server>] -- show the server's version and features",
+    "WALLOPS": "WALLOPS :<text> -- (operators) message everyone with user mode +w",
+    "WHO": "WHO <mask|channel> [o][%<fields>[,<token>]] -- list matching users",
+    "WHOIS": "WHOIS [<server>] <nick> -- show information about a user",
+    "WHOWAS": "WHOWAS <nick> [<count>] -- show who recently used a nick",
+}
+
+
+def help_(server, client, msg) -> None:
+    from . import COMMANDS  # the table imports this module
+
+    subject = msg.params[0] if msg.params and msg.params[0] else None
+    if subject is None:
+        client.numeric(N.RPL_HELPSTART, "*", f"** Help for {server.name} **")
+        client.numeric(N.RPL_HELPTXT, "*", "")
+        client.numeric(N.RPL_HELPTXT, "*", "Use HELP <command> for help on one command. Commands:")
+        names = sorted(COMMANDS)
+        for i in range(0, len(names), 8):
+            client.numeric(N.RPL_HELPTXT, "*", " ".join(names[i:i + 8]))
+        client.numeric(N.RPL_ENDOFHELP, "*", "End of /HELP")
+        return
+    name = subject.upper()
+    if name not in COMMANDS or " " in subject:
+        client.numeric(N.ERR_HELPNOTFOUND, subject if " " not in subject else "*",
+                       "No help available on this topic")
+        return
+    text = HELP_TEXTS.get(name, f"{name} -- see https://modern.ircdocs.horse/ for its syntax")
+    if COMMANDS[name].oper and not text.split(" -- ", 1)[-1].startswith("(operators)"):
+        text += " (operators only)"
+    client.numeric(N.RPL_HELPSTART, subject, f"** {name} **")
+    client.numeric(N.RPL_HELPTXT, subject, "")
+    client.numeric(N.RPL_HELPTXT, subject, text)
+    client.numeric(N.RPL_ENDOFHELP, subject, "End of /HELP")
