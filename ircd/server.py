@@ -47,6 +47,8 @@ class Server:
         self.timers = Timers()
         self.doomed: list = []
         self.max_local = 0
+        self.invisible_count = 0    # kept by set_user_mode so LUSERS never scans every user
+        self.oper_count = 0
         self.command_counts: collections.Counter = collections.Counter()
         self._uid = itertools.count(1)
         self._cid = itertools.count(1)
@@ -216,8 +218,7 @@ class Server:
         client.user = user
         client.registered = True
         self.users[folded] = user
-        local = sum(1 for c in self.connections if c.registered)
-        self.max_local = max(self.max_local, local)
+        self.max_local = max(self.max_local, len(self.users))
         self.welcome(client)
         self.monitor_notify_online(user)
 
@@ -236,11 +237,10 @@ class Server:
         self.send_motd(client)
 
     def send_lusers(self, client) -> None:
-        users = len(self.users)
-        invisible = sum(1 for u in self.users.values() if "i" in u.modes)
-        opers = sum(1 for u in self.users.values() if "o" in u.modes)
-        unknown = sum(1 for c in self.connections if not c.registered)
-        local = users
+        users = local = len(self.users)
+        invisible = self.invisible_count
+        opers = self.oper_count
+        unknown = len(self.connections) - local
         client.numeric(N.RPL_LUSERCLIENT, f"There are {users - invisible} users and {invisible} invisible on 1 servers")
         client.numeric(N.RPL_LUSEROP, str(opers), "operator(s) online")
         client.numeric(N.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
@@ -262,6 +262,23 @@ class Server:
         client.numeric(N.RPL_ENDOFMOTD, "End of /MOTD command.")
 
     # -- lookups -----------------------------------------------------------------------
+
+    def set_user_mode(self, user, letter: str, on: bool) -> bool:
+        """Set or clear one user mode; False if nothing changed. Keeps LUSERS counts."""
+        if on == (letter in user.modes):
+            return False
+        delta = 1 if on else -1
+        if on:
+            user.modes.add(letter)
+        else:
+            user.modes.discard(letter)
+        if letter == "i":
+            self.invisible_count += delta
+        elif letter == "o":
+            self.oper_count += delta
+            if not on:
+                user.oper_name = None
+        return True
 
     def find_user(self, nick: str) -> User | None:
         return self.users.get(fold(nick))
@@ -343,6 +360,8 @@ class Server:
         user.channels.clear()
         if self.users.get(user.folded) is user:
             del self.users[user.folded]
+            for letter in ("i", "o"):
+                self.set_user_mode(user, letter, False)
         self.remember(user)
         self.monitor_notify_offline(user.nick)
 

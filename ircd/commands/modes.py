@@ -47,14 +47,8 @@ def user_mode(server, client, msg) -> None:
         if letter in "+-":
             adding = letter == "+"
         elif letter in SETTABLE_USER_MODES or (letter == "o" and not adding):
-            if adding and letter not in user.modes:
-                user.modes.add(letter)
-                applied.append((True, letter, None))
-            elif not adding and letter in user.modes:
-                user.modes.discard(letter)
-                if letter == "o":
-                    user.oper_name = None
-                applied.append((False, letter, None))
+            if server.set_user_mode(user, letter, adding):
+                applied.append((adding, letter, None))
         elif letter != "o":
             unknown = True
     if unknown:
