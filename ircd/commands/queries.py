@@ -20,7 +20,6 @@ from ..protocol.message import build_line
 from ..state.masks import mask_matches
 
 ERR_NOSUCHSERVER_TEXT = "No such server"
-RPL_WHOISBOT = "335"         # IRCv3 bot mode; not (yet) in numerics.py
 WHOX_FIELDS = "tcuihsnfdlaor"  # the fixed order of WHOX reply fields
 HIDDEN_IP = "255.255.255.255"
 USERHOST_MAX = 5
@@ -66,7 +65,7 @@ def _has_wildcards(mask: str) -> bool:
     return "*" in mask or "?" in mask
 
 
-def _fit_words(client, head_len: int, words):
+def _fit_words(head_len: int, words):
     """Group words into space-joined chunks that keep each numeric line within 510 bytes."""
     room = 510 - head_len
     chunk: list[str] = []
@@ -230,7 +229,7 @@ def send_whois(server, client, target) -> None:
                 if "s" not in chan.modes or asker in chan.members or privileged]
     if channels:
         head = _head_len(server, client, N.RPL_WHOISCHANNELS, target.nick)
-        for chunk in _fit_words(client, head, channels):
+        for chunk in _fit_words(head, channels):
             client.numeric(N.RPL_WHOISCHANNELS, target.nick, chunk)
     client.numeric(N.RPL_WHOISSERVER, target.nick, target.server,
                    server.config.server.description if target.server == server.name else "")
@@ -243,7 +242,7 @@ def send_whois(server, client, target) -> None:
     if target.account:
         client.numeric(N.RPL_WHOISACCOUNT, target.nick, target.account, "is logged in as")
     if "B" in target.modes:
-        client.numeric(RPL_WHOISBOT, target.nick, "is a bot")
+        client.numeric(N.RPL_WHOISBOT, target.nick, "is a bot")
     if privileged and target.ip:
         client.numeric(N.RPL_WHOISHOST, target.nick,
                        f"is connecting from {target.ident}@{target.host} {target.ip}")
@@ -297,7 +296,7 @@ def ison(server, client, msg) -> None:
             seen.add(user.folded)
             online.append(user.nick)
     head = _head_len(server, client, N.RPL_ISON)
-    chunks = list(_fit_words(client, head, online))
+    chunks = list(_fit_words(head, online))
     # One 303 line is what clients expect; drop what would not fit on it.
     client.numeric(N.RPL_ISON, chunks[0] if chunks else "")
 
@@ -433,6 +432,7 @@ HELP_TEXTS: dict[str, str] = {
     "AUTHENTICATE": "AUTHENTICATE <mechanism|data> -- log in to an account with SASL",
     "AWAY": "AWAY [:<message>] -- mark yourself away with a message, or back without one",
     "CAP": "CAP LS|LIST|REQ|END [...] -- negotiate IRCv3 client capabilities",
+    "CHGHOST": "CHGHOST <nick> <username> <host> -- (operators) change a user's user@host",
     "CHATHISTORY": "CHATHISTORY <subcommand> <target> ... -- fetch earlier messages",
     "DIE": "DIE -- (operators) shut the server down",
     "HELP": "HELP [<command>] -- list commands, or show help for one of them",
