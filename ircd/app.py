@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 
+import attrs
 import trio
 
 from .config import ConfigError, load_config
@@ -32,8 +33,9 @@ def raise_fd_limit() -> None:
 
 
 class App:
-    def __init__(self, config):
+    def __init__(self, config, log_level_override: str | None = None):
         self.config = config
+        self.log_level_override = log_level_override
         self.server = Server(config)
         self.server.shutdown_requested = self.request_shutdown
         self.server.rehash_requested = self.rehash
@@ -58,14 +60,15 @@ class App:
         except ConfigError as exc:
             log.error("rehash refused, keeping the running configuration:\n%s", exc)
             return False, str(exc).replace("\n", "; ")
-        if new.server.name != self.config.server.name:
-            log.warning("rehash: [server] name cannot change while running; keeping %s",
-                        self.config.server.name)
-            new = _with_server_name(new, self.config.server.name)
+        if (new.server.name, new.server.sid) != (self.config.server.name, self.config.server.sid):
+            log.warning("rehash: [server] name and sid cannot change while running; keeping %s (%s)",
+                        self.config.server.name, self.config.server.sid)
+            new = _with_server_identity(new, self.config)
         self.config = new
         self.server.apply_config(new)
         self._nursery.start_soon(self._apply_listeners)
-        logging.getLogger().setLevel(new.log_level.upper())
+        if self.log_level_override is None:
+            logging.getLogger().setLevel(new.log_level.upper())
         log.info("configuration reloaded from %s", path)
         return True, f"reloaded {path}"
 
@@ -141,14 +144,15 @@ class App:
             server.reap()
 
 
-def _with_server_name(config, name):
-    import attrs
-    return attrs.evolve(config, server=attrs.evolve(config.server, name=name))
+def _with_server_identity(config, running):
+    """A rehash cannot rename the server or change its SID while users hold IDs under it."""
+    return attrs.evolve(config, server=attrs.evolve(
+        config.server, name=running.server.name, sid=running.server.sid))
 
 
-def run(config) -> int:
+def run(config, log_level_override: str | None = None) -> int:
     """Run a server until SIGTERM/SIGINT or DIE; RESTART re-executes the process."""
-    app = App(config)
+    app = App(config, log_level_override)
     code = trio.run(app.main)
     if app.restart:
         log.info("restarting")

@@ -79,7 +79,7 @@ def run(config_path: Path | None, log_level: str | None) -> None:
     from . import app  # imported late: the server is heavy and the other commands don't need it
 
     try:
-        code = app.run(config)
+        code = app.run(config, log_level_override=log_level)
     except KeyboardInterrupt:
         code = 130
     sys.exit(code or 0)

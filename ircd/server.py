@@ -55,7 +55,7 @@ class Server:
         self._msgid_prefix = os.urandom(4).hex()
         self._msgid = itertools.count(1)
         self.shutdown_requested = None   # set by app: callable(reason, restart)
-        self.rehash_requested = None     # set by app: callable(client) -> None
+        self.rehash_requested = None     # set by app: callable(client) -> (ok, message)
         self.apply_config(config)
 
     # -- configuration -----------------------------------------------------------------

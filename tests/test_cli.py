@@ -244,7 +244,9 @@ def test_run_hands_the_config_to_app(runner, config_file, monkeypatch):
     import ircd.app
 
     seen = []
-    monkeypatch.setattr(ircd.app, "run", lambda config: seen.append(config) or 3)
+    monkeypatch.setattr(ircd.app, "run",
+                        lambda config, log_level_override=None: seen.append((config, log_level_override)) or 3)
     result = runner.invoke(cli.main, ["run", "-c", str(config_file), "--log-level", "DEBUG"])
     assert result.exit_code == 3
-    assert seen[0].server.name == "cli.test.net"
+    assert seen[0][0].server.name == "cli.test.net"
+    assert seen[0][1] == "DEBUG"      # the command-line level outlives a rehash

@@ -54,8 +54,7 @@ def oper(server, client, msg) -> None:
         client.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
         return
     _oper_backoff.pop(client, None)
-    newly = "o" not in user.modes
-    user.modes.add("o")
+    newly = server.set_user_mode(user, "o", True)   # keeps the LUSERS oper count
     user.oper_name = name
     log.info("OPER: %s (%s@%s) is now an operator as %r", user.nick, user.ident, user.host, name)
     client.numeric(N.RPL_YOUREOPER, "You are now an IRC operator")

@@ -448,7 +448,7 @@ HELP_TEXTS: dict[str, str] = {
     "LUSERS": "LUSERS -- show how many users, channels and servers there are",
     "MARKREAD": "MARKREAD <target> [timestamp=<time>] -- sync what you have read",
     "MODE": "MODE <nick|channel> [<modes> [<arguments>]] -- show or change modes",
-    "MONITOR": "MONITOR +|-<nick>{,<nick>} | C | L | S -- be told when nicks come and go",
+    "MONITOR": "MONITOR + <nick>{,<nick>} | - <nick>{,<nick>} | C | L | S -- be told when nicks come and go",
     "MOTD": "MOTD [<server>] -- show the message of the day",
     "NAMES": "NAMES <channel> -- list the members of a channel",
     "NICK": "NICK <nickname> -- choose or change your nickname",
