@@ -336,11 +336,10 @@ def version(server, client, msg) -> None:
 def time_(server, client, msg) -> None:
     if not _check_server(server, client, msg, 0):
         return
-    now = time.time()
-    local = datetime.datetime.fromtimestamp(now).astimezone()
-    offset = local.utcoffset() or datetime.timedelta(0)
-    human = local.strftime("%A %B %d %Y -- %H:%M:%S %z")
-    client.numeric(N.RPL_TIME, server.name, str(int(now)), str(int(offset.total_seconds())), human)
+    # The classic two-parameter form: clients such as irssi print every parameter,
+    # so the optional timestamp/offset fields would show up as raw numbers.
+    local = datetime.datetime.now().astimezone()
+    client.numeric(N.RPL_TIME, server.name, local.strftime("%A %B %d %Y -- %H:%M:%S %z"))
 
 
 def admin(server, client, msg) -> None:
