@@ -84,6 +84,7 @@ class App:
             async with trio.open_nursery() as connections:
                 self.listeners = Listeners(self.server, connections)
                 nursery.start_soon(self.server.timers.run)
+                nursery.start_soon(self.server.run_flusher)
                 nursery.start_soon(self._housekeeping)
                 errors = await self.listeners.apply(self.config, nursery)
                 if errors:

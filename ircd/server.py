@@ -46,6 +46,8 @@ class Server:
         self.monitors: dict[str, set] = {}        # folded nick -> watching Clients
         self.timers = Timers()
         self.doomed: list = []
+        self.dirty: list = []             # clients with queued output since the last flush
+        self.flusher_task = None
         self.max_local = 0
         self.invisible_count = 0    # kept by set_user_mode so LUSERS never scans every user
         self.oper_count = 0
@@ -131,6 +133,31 @@ class Server:
         while self.doomed:
             client, reason = self.doomed.pop()
             self.quit_client(client, reason)
+
+    # -- output flushing ---------------------------------------------------------------
+
+    def mark_dirty(self, client) -> None:
+        self.dirty.append(client)
+        task = self.flusher_task
+        if task is not None:
+            self.flusher_task = None
+            trio.lowlevel.reschedule(task)
+
+    def flush(self) -> None:
+        dirty, self.dirty = self.dirty, []
+        for client in dirty:
+            client.flush()
+
+    def _park_flusher(self, _raise_cancel):
+        self.flusher_task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    async def run_flusher(self) -> None:
+        """Write every dirty connection once per scheduling round, from one task."""
+        while True:
+            self.flush()
+            self.flusher_task = trio.lowlevel.current_task()
+            await trio.lowlevel.wait_task_rescheduled(self._park_flusher)
 
     # -- the command path --------------------------------------------------------------
 
@@ -347,9 +374,8 @@ class Server:
                                                trio.current_time() + 2.0)
             if client.dead:
                 client.cancel_scope.cancel()
-            elif client.writer_task is not None:
-                task, client.writer_task = client.writer_task, None
-                trio.lowlevel.reschedule(task)
+            else:
+                client.wake_writer()
 
     def remove_user(self, user) -> None:
         """Drop a user from every channel and the nick table, remembering it for WHOWAS."""

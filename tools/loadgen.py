@@ -32,6 +32,7 @@ import random
 import resource
 import select
 import socket
+import struct
 import sys
 import time
 
@@ -56,7 +57,12 @@ TARGETS = {
 }
 
 perf_ns = time.perf_counter_ns
+wall_ns = time.time_ns          # latency stamps: same clock as kernel receive timestamps
 now = time.perf_counter
+
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)    # Linux value
+TIMESPEC = struct.Struct("@qq")
+CMSG_TS_SPACE = socket.CMSG_SPACE(TIMESPEC.size)
 
 
 class BenchError(Exception):
@@ -76,6 +82,19 @@ def b36(n: int) -> str:
         n, r = divmod(n, 36)
         out.append(digits[r])
     return "".join(reversed(out))
+
+
+def ping_reply(line) -> bytes | None:
+    """The PONG answering a server PING line (with or without a :prefix), else None."""
+    line = bytes(line).rstrip(b"\r")
+    if line.startswith(b":"):
+        sp = line.find(b" ")
+        if sp < 0:
+            return None
+        line = line[sp + 1:]
+    if line[:5].upper() in (b"PING ", b"PING"):
+        return b"PONG" + line[4:] + b"\r\n"
+    return None
 
 
 def percentile(sorted_vals: list, p: float) -> float:
@@ -142,6 +161,28 @@ class CpuMeter:
         return out
 
 
+def listen_overflows() -> int | None:
+    """TcpExt ListenOverflows of this network namespace (SYNs dropped because a
+    listener's accept backlog was full), or None if unknown."""
+    try:
+        with open("/proc/net/netstat") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            d = dict(zip(names.split()[1:], values.split()[1:]))
+            if "ListenOverflows" in d:
+                return int(d["ListenOverflows"])
+    return None
+
+
+def warn_generator_bound(cpu: dict) -> None:
+    if cpu.get("generator_cpu", 0) > 0.9:
+        say(f"  WARNING: the generator used {cpu['generator_cpu']:.0%} of a CPU: "
+            f"this figure may be limited by the generator, not the server")
+
+
 # --------------------------------------------------------------------------- network
 
 
@@ -189,7 +230,10 @@ class Net:
     # -- sockets
 
     def connect(self, nick: str, idx: int) -> Client:
-        sock = socket.socket(self.family, socket.SOCK_STREAM)
+        try:
+            sock = socket.socket(self.family, socket.SOCK_STREAM)
+        except OSError as e:
+            raise BenchError(f"cannot create socket number {len(self.clients) + 1}: {e}") from None
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         err = sock.connect_ex(self.addr)
@@ -232,7 +276,11 @@ class Net:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:
-                self.fail(c, f"connect/send failed: {e}")
+                if e.errno == errno.ECONNREFUSED:
+                    self.fail(c, f"cannot connect to {self.host}:{self.port}: connection refused "
+                                 f"(is the server running?)")
+                else:
+                    self.fail(c, f"connect/send failed: {e}")
                 return
             del c.out[:n]
         if not c.out and c.want_out:
@@ -296,8 +344,8 @@ class Net:
         c.inbuf = lines.pop()
         handler = c.on_line
         for line in lines:
-            if line.startswith(b"PING"):
-                self.send(c, b"PONG" + line[4:].rstrip(b"\r") + b"\r\n")
+            if b"PING" in line[:40] and (pong := ping_reply(line)) is not None:
+                self.send(c, pong)
             elif handler is not None:
                 c.last_line = line
                 handler(c, line)
@@ -415,10 +463,17 @@ class Net:
                 clients.append(c)
                 state["started"] += 1
 
+        lo0 = listen_overflows()
         self.wait(lambda: state["ready"] >= n,
                   lambda: f"{what}: {state['ready']} of {n} clients ready "
                           f"({in_progress()} registering or joining)",
                   step=step)
+        lo1 = listen_overflows()
+        if lo0 is not None and lo1 is not None and lo1 > lo0:
+            say(f"  WARNING: listen backlogs overflowed {lo1 - lo0} times while connecting "
+                f"(dropped SYNs are retried after 1s+): the server's accept backlog is too "
+                f"small for --concurrency {concurrency}, or another program on this host "
+                f"overflowed its own")
         return clients
 
     def quit_all(self, timeout: float = 5.0) -> None:
@@ -521,18 +576,16 @@ def bench_fanout(args, run: Run, members: int) -> dict:
         t0 = now()
         t_end = t0 + args.duration
         t_warm = t0 + min(args.warmup, args.duration / 2)
-        warm_sent = warm_recv = None
-        t_warm_actual = None
+        warm_recv = None
+        t_warm_actual = t0
         poll = net.poll
         send = net.send
         last_progress_t = t0
-        last_min = 0
-        sending = True
-        while sending:
+        last_mark = (0, 0)
+        while True:
             t = now()
             if warm_recv is None and t >= t_warm:
                 warm_recv = sum(counts)
-                warm_sent = sent
                 t_warm_actual = t
             if t >= t_end or (limit and sent >= limit):
                 break
@@ -550,11 +603,11 @@ def bench_fanout(args, run: Run, members: int) -> dict:
                 poll(0)
             else:
                 poll(0.01)
-            if cur_min != last_min:
-                last_min = cur_min
+            if (sent, cur_min) != last_mark:
+                last_mark = (sent, cur_min)
                 last_progress_t = t
             elif t - last_progress_t > args.timeout:
-                raise BenchError(f"fanout: no member received anything for {args.timeout:g}s "
+                raise BenchError(f"fanout: the slowest member received nothing for {args.timeout:g}s "
                                  f"(sent {sent}, slowest member has {cur_min})")
         t_stop = now()
         stop_recv = sum(counts)
@@ -580,6 +633,7 @@ def bench_fanout(args, run: Run, members: int) -> dict:
             "messages_per_s": round(rate / members, 1),
         }
         res.update(cpu)
+        warn_generator_bound(cpu)
         say(f"  sent {sent} messages, {total} deliveries in {t_drain - t0:.2f}s")
         say(f"  => {rate:,.0f} deliveries/s ({rate / members:,.0f} messages/s); cpu {cpu}")
         return res
@@ -614,10 +668,10 @@ def make_count_reader(net: Net, c: Client, counts: list, i: int):
             c.tail = bytes(lines.pop())
             k = 0
             for line in lines:
-                if line.startswith(b"PING"):
-                    net.send(c, b"PONG" + bytes(line[4:]).rstrip(b"\r") + b"\r\n")
-                elif b" PRIVMSG " in line:
+                if b" PRIVMSG " in line:
                     k += 1
+                elif (pong := ping_reply(line)) is not None:
+                    net.send(c, pong)
                 else:
                     c.last_line = bytes(line)
             counts[i] += k
@@ -644,10 +698,11 @@ def bench_latency(args, run: Run) -> dict:
         sync_members(net, chan, sender, mem, marker)
 
         lat: list[int] = []
+        ulat: list[int] = []
         got = [0] * members
         bad = {"n": 0}
         for i, c in enumerate(mem):
-            net.readers[c.fd] = make_latency_reader(net, c, lat, got, i, bad)
+            net.readers[c.fd] = make_latency_reader(net, c, lat, ulat, got, i, bad)
 
         pad = payload_pad(args.size, 22)
         head = b"PRIVMSG " + chan.encode() + b" :"
@@ -660,7 +715,7 @@ def bench_latency(args, run: Run) -> dict:
             t_next = t0 + sent * interval
             t = now()
             if t >= t_next:
-                net.send(sender, b"%s%d %d%s\r\n" % (head, sent, perf_ns(), pad))
+                net.send(sender, b"%s%d %d%s\r\n" % (head, sent, wall_ns(), pad))
                 sent += 1
                 continue
             net.poll(min(t_next - t, 0.05))
@@ -674,7 +729,9 @@ def bench_latency(args, run: Run) -> dict:
             if net.failure is not None:
                 raise
             say(f"  WARNING: {e}")
+        kernel_ts = lat != ulat
         lat.sort()
+        ulat.sort()
         ms = [v / 1e6 for v in (percentile(lat, 50), percentile(lat, 90), percentile(lat, 99),
                                 percentile(lat, 99.9), lat[-1] if lat else float("nan"))]
         res = {
@@ -690,41 +747,67 @@ def bench_latency(args, run: Run) -> dict:
             "mean_ms": round(sum(lat) / len(lat) / 1e6, 3) if lat else None,
             "out_of_order": bad["n"],
             "lost": sent * members - len(lat),
+            "receive_stamp": "kernel SO_TIMESTAMPNS" if kernel_ts else "userspace",
+            "user_p50_ms": round(percentile(ulat, 50) / 1e6, 3),
+            "user_p99_ms": round(percentile(ulat, 99) / 1e6, 3),
         }
         res.update(cpu)
+        warn_generator_bound(cpu)
         say(f"  {len(lat)} deliveries of {sent} messages; latency ms p50 {ms[0]:.3f} "
-            f"p90 {ms[1]:.3f} p99 {ms[2]:.3f} p99.9 {ms[3]:.3f} max {ms[4]:.3f}; cpu {cpu}")
+            f"p90 {ms[1]:.3f} p99 {ms[2]:.3f} p99.9 {ms[3]:.3f} max {ms[4]:.3f} "
+            f"({res['receive_stamp']}; as read by the generator: p50 {res['user_p50_ms']} "
+            f"p99 {res['user_p99_ms']}); cpu {cpu}")
         return res
     finally:
         net.quit_all()
 
 
-def make_latency_reader(net: Net, c: Client, lat: list, got: list, i: int, bad: dict):
-    """Latency-mode reader: parses each line, latency = receive time - send stamp."""
-    recv_into = c.sock.recv_into
+def make_latency_reader(net: Net, c: Client, lat: list, ulat: list, got: list, i: int, bad: dict):
+    """Latency-mode reader: parses each line; latency = receive time - send stamp.
+
+    The receive time is the kernel's timestamp of the data (SO_TIMESTAMPNS), so
+    the time the generator itself takes to get round to this socket (up to a few
+    ms when 1,000 members' lines arrive at once) is not counted against the
+    server.  `ulat` gets the latency as seen when the generator read the data.
+    Stamps are CLOCK_REALTIME (time.time_ns), the clock of kernel timestamps.
+    """
+    recvmsg_into = c.sock.recvmsg_into
+    bufs = [RBUF]
     rbuf = RBUF
     append = lat.append
+    uappend = ulat.append
+    try:
+        c.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    except OSError:
+        pass
+    unpack = TIMESPEC.unpack
 
     def reader() -> None:
         try:
-            n = recv_into(rbuf)
+            n, anc, _, _ = recvmsg_into(bufs, CMSG_TS_SPACE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as e:
             net.fail(c, f"recv failed: {e}")
             return
-        t = perf_ns()
+        tu = wall_ns()
         if not n:
             net.eof(c)
             return
+        tk = tu
+        for level, typ, data in anc:
+            if level == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS and len(data) >= TIMESPEC.size:
+                sec, nsec = unpack(data[:TIMESPEC.size])
+                tk = sec * 1_000_000_000 + nsec
         buf = c.inbuf + rbuf[:n] if c.inbuf else bytes(rbuf[:n])
         lines = buf.split(b"\n")
         c.inbuf = lines.pop()
         for line in lines:
             k = line.find(b" PRIVMSG ")
             if k < 0:
-                if line.startswith(b"PING"):
-                    net.send(c, b"PONG" + line[4:].rstrip(b"\r") + b"\r\n")
+                pong = ping_reply(line)
+                if pong is not None:
+                    net.send(c, pong)
                 continue
             k = line.find(b" :", k + 9)
             if k < 0:
@@ -738,7 +821,8 @@ def make_latency_reader(net: Net, c: Client, lat: list, got: list, i: int, bad: 
             if seq != got[i]:
                 bad["n"] += 1
             got[i] += 1
-            append(t - ts)
+            append(tk - ts)
+            uappend(tu - ts)
         net.progress += 1
 
     return reader
@@ -768,6 +852,7 @@ def bench_register(args, run: Run) -> dict:
             "reg_p99_ms": round(percentile(per, 99) * 1e3, 3),
         }
         res.update(cpu)
+        warn_generator_bound(cpu)
         say(f"  {n} registrations in {t1 - t0:.3f}s => {rate:,.0f}/s; "
             f"per-client p50 {res['reg_p50_ms']}ms p99 {res['reg_p99_ms']}ms; cpu {cpu}")
         return res
@@ -862,7 +947,8 @@ def build_parser() -> argparse.ArgumentParser:
     traffic.add_argument("--messages", type=int, default=0,
                          help="send this many messages instead (stops at --duration anyway)")
     traffic.add_argument("--size", type=int, default=64,
-                         help="length of the message text in bytes (at least 'seq timestamp'; default 64)")
+                         help="approximate length of the message text in bytes: 'seq timestamp' "
+                              "padded with x (default 64)")
 
     ap = argparse.ArgumentParser(description="Load generator for IRC servers (loopback only).")
     sub = ap.add_subparsers(dest="mode", required=True)
@@ -890,16 +976,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("all", parents=[common, traffic],
                        help="memory (with --pid), register, fanout, latency")
-    a.add_argument("--fanout-members", type=int, nargs="+", default=[100, 1000])
-    a.add_argument("--window", type=int, default=100)
-    a.add_argument("--warmup", type=float, default=1.0)
-    a.add_argument("--latency-members", type=int, default=1000)
-    a.add_argument("--rate", type=float, default=100.0)
-    a.add_argument("--reg-clients", type=int, default=2000)
-    a.add_argument("--mem-clients", type=int, default=10000)
-    a.add_argument("--mem-channels", type=int, default=1000)
-    a.add_argument("--mem-per-client", type=int, default=2)
-    a.add_argument("--settle", type=float, default=3.0)
+    a.add_argument("--fanout-members", type=int, nargs="+", default=[100, 1000],
+                   help="fanout: receiving members, one run each (default 100 1000)")
+    a.add_argument("--window", type=int, default=100, help="fanout: messages in flight (default 100)")
+    a.add_argument("--warmup", type=float, default=1.0, help="fanout: seconds not counted (default 1)")
+    a.add_argument("--latency-members", type=int, default=1000, help="latency: members (default 1000)")
+    a.add_argument("--rate", type=float, default=100.0, help="latency: messages/s (default 100)")
+    a.add_argument("--reg-clients", type=int, default=2000, help="register: clients (default 2000)")
+    a.add_argument("--mem-clients", type=int, default=10000, help="memory: clients (default 10000)")
+    a.add_argument("--mem-channels", type=int, default=1000, help="memory: channels (default 1000)")
+    a.add_argument("--mem-per-client", type=int, default=2,
+                   help="memory: channels joined by each client (default 2)")
+    a.add_argument("--settle", type=float, default=3.0,
+                   help="memory: idle seconds before reading RSS (default 3)")
     a.add_argument("--pause", type=float, default=1.0, help="seconds between benchmarks (default 1)")
     return ap
 

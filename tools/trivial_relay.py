@@ -17,20 +17,27 @@ little per message that, pinned to its own core, it should outrun the generator.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 
 import trio
 
 SERVER = b"relay.localhost"
 SENDQ_LIMIT = 32 * 1024 * 1024
+DIRTY: list = []        # --flush direct: connections with output to write
+DIRECT = False
 
 
 class Conn:
-    __slots__ = ("stream", "nick", "user", "prefix", "registered", "channels",
-                 "out", "queued", "wake", "closing", "dead")
+    __slots__ = ("stream", "fd", "nick", "user", "prefix", "registered", "channels",
+                 "out", "queued", "wake", "closing", "dead", "dirty", "writing", "awaiting_pong")
 
     def __init__(self, stream):
         self.stream = stream
+        self.fd = stream.socket.fileno()
+        self.dirty = False
+        self.writing = False
+        self.awaiting_pong = False
         self.nick = b""
         self.user = b""
         self.prefix = b""
@@ -50,9 +57,46 @@ class Conn:
         if self.queued > SENDQ_LIMIT:
             self.dead = True
             self.out.clear()
+        elif DIRECT:
+            if not self.dirty:
+                self.dirty = True
+                DIRTY.append(self)
+            return
         wake = self.wake
         if not wake.is_set():
             wake.set()
+
+
+def flush_dirty() -> None:
+    """--flush direct: write each dirty connection's output now, without waking
+    its writer task (which only takes over what the kernel did not accept)."""
+    global DIRTY
+    dirty = DIRTY
+    DIRTY = []
+    for c in dirty:
+        c.dirty = False
+        if c.dead or not c.out:
+            continue
+        if c.writing:
+            if not c.wake.is_set():
+                c.wake.set()
+            continue
+        data = b"".join(c.out) if len(c.out) > 1 else c.out[0]
+        c.out.clear()
+        c.queued = 0
+        try:
+            n = os.write(c.fd, data)
+        except BlockingIOError:
+            n = 0
+        except OSError:
+            c.dead = True
+            c.wake.set()
+            continue
+        if n < len(data):
+            c.out.append(data[n:])
+            c.queued = len(data) - n
+            if not c.wake.is_set():
+                c.wake.set()
 
 
 class Relay:
@@ -71,7 +115,9 @@ class Relay:
                     data = b"".join(c.out)
                     c.out.clear()
                     c.queued = 0
+                    c.writing = True
                     await c.stream.send_all(data)
+                    c.writing = False
                 if c.closing and not c.out:
                     break
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
@@ -91,6 +137,7 @@ class Relay:
                     await self.reader(c)
                 finally:
                     self.part_all(c)
+                    flush_dirty()
                     c.closing = True
                     c.wake.set()
                 with trio.move_on_after(5):
@@ -121,6 +168,8 @@ class Relay:
             for line in lines:
                 if self.command(c, line.rstrip(b"\r")) is False:
                     return
+            if DIRTY:
+                flush_dirty()
 
     def command(self, c: Conn, line: bytes):
         if line.startswith(b":"):
@@ -153,7 +202,7 @@ class Relay:
         if cmd == b"PING":
             c.send(b":" + SERVER + b" PONG " + SERVER + b" " + (rest or b":x") + b"\r\n")
         elif cmd == b"PONG":
-            pass
+            c.awaiting_pong = False
         elif cmd == b"NICK":
             nick = rest.split(b" ")[0].lstrip(b":")
             if not nick:
@@ -201,6 +250,23 @@ class Relay:
             return False
         return None
 
+    async def pinger(self, interval: float) -> None:
+        """--ping: PING every registered client each interval; drop those that did
+        not answer the previous one (tests that a client answers PING in every mode)."""
+        while True:
+            await trio.sleep(interval)
+            dropped = 0
+            for c in list(self.nicks.values()):
+                if c.awaiting_pong:
+                    c.dead = True          # the writer task exits and cancels the reader
+                    c.wake.set()
+                    dropped += 1
+                else:
+                    c.awaiting_pong = True
+                    c.send(b"PING :" + SERVER + b"\r\n")
+            flush_dirty()
+            print(f"pinged {len(self.nicks)} clients, dropped {dropped} for not answering", flush=True)
+
     def maybe_register(self, c: Conn) -> None:
         if c.registered or not c.nick or not c.user:
             return
@@ -232,23 +298,37 @@ class Relay:
                     m.send(msg)
 
 
-async def main_async(host: str, port: int) -> None:
+async def main_async(host: str, port: int, ping: float) -> None:
     relay = Relay()
     listeners = await trio.open_tcp_listeners(port, host=host, backlog=4096)
-    print(f"trivial_relay listening on {host}:{port}", flush=True)
-    await trio.serve_listeners(relay.handle, listeners)
+    extra = f", ping every {ping:g}s" if ping > 0 else ""
+    print(f"trivial_relay listening on {host}:{port} (flush: {'direct' if DIRECT else 'writer'}"
+          f"{extra})", flush=True)
+    async with trio.open_nursery() as nursery:
+        if ping > 0:
+            nursery.start_soon(relay.pinger, ping)
+        await trio.serve_listeners(relay.handle, listeners)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description="Minimal trio IRC relay for measuring tools/loadgen.py")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=17667)
+    ap.add_argument("--flush", choices=("writer", "direct"), default="writer",
+                    help="writer: each connection's writer task flushes its buffer (default); "
+                         "direct: after each input chunk, write every touched buffer with a "
+                         "non-blocking os.write, the writer task only taking the rest")
+    ap.add_argument("--ping", type=float, default=0.0, metavar="SECONDS",
+                    help="PING every client this often and drop those that did not answer "
+                         "the previous PING (default: never)")
     args = ap.parse_args()
+    global DIRECT
+    DIRECT = args.flush == "direct"
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     try:
-        trio.run(main_async, args.host, args.port)
+        trio.run(main_async, args.host, args.port, args.ping)
     except KeyboardInterrupt:
         pass
 

@@ -1,14 +1,18 @@
 """One client connection: the session's protocol state plus its socket buffers.
 
 Two tasks per connection: the reader (the handler task itself) and a writer that
-sleeps until bytes are queued. Command handling is synchronous, so anything the
-server writes while handling one input chunk is flushed in a single send.
+sleeps until it is needed. Command handling is synchronous and only appends bytes to
+`out`; once the current batch of work is done, the server's flusher writes each
+dirty plain-TCP connection with one non-blocking write() from its own task, with no
+task switch per connection. The writer task takes over whatever the kernel would not
+accept at once (and does all TLS writing), so a slow reader never blocks anyone.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import os
 import time
 
 import trio
@@ -45,12 +49,14 @@ class Client:
         "out", "queued", "sendq", "writer_task", "closing", "dead", "cancel_scope",
         "inbuf", "discarding", "pending", "pending_bytes", "tokens", "last_refill",
         "lag_scheduled", "capture", "last_recv", "ping_sent", "connected_at", "monitoring",
-        "id", "__weakref__",
+        "id", "fd", "__weakref__",
     )
 
     def __init__(self, server, stream, ip: str, port: int, secure: bool, cid: int):
         self.server = server
         self.stream = stream
+        # Plain TCP connections can be written directly by the flusher; TLS cannot.
+        self.fd = None if secure else stream.socket.fileno()
         self.ip = ip
         self.port = port
         self.secure = secure
@@ -103,11 +109,36 @@ class Client:
             return
         if self.dead:
             return
-        self.out.append(data)
+        out = self.out
+        if not out:
+            self.server.mark_dirty(self)
+        out.append(data)
         self.queued += len(data)
         if self.queued > self.sendq:
             self.server.doom(self, "SendQ exceeded")
-            return
+
+    def flush(self) -> None:
+        """Send what is queued now if the writer is idle; hand any rest to the writer."""
+        out = self.out
+        if not out or self.writer_task is None:
+            return      # nothing to do, or the writer is mid-send and will pick it up
+        if self.fd is not None and not self.closing:
+            data = b"".join(out) if len(out) > 1 else out[0]
+            try:
+                sent = os.write(self.fd, data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                sent = 0     # the writer task meets the same error and reports it
+            out.clear()
+            if sent == len(data):
+                self.queued = 0
+                return
+            out.append(data[sent:])
+            self.queued = len(data) - sent
+        self.wake_writer()
+
+    def wake_writer(self) -> None:
         task = self.writer_task
         if task is not None:
             self.writer_task = None
@@ -147,6 +178,7 @@ class Client:
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 self.dead = True
                 self.server.quit_client(self, f"Write error: {exc.__class__.__name__}")
+                self.server.reap()
                 break
         self.cancel_scope.cancel()
 
@@ -165,6 +197,7 @@ class Client:
             self.dead = True
             self.server.quit_client(self, "Connection closed")
             self.server.forget_connection(self)
+            self.server.reap()
             await trio.aclose_forcefully(self.stream)
 
     async def _reader(self) -> None:
@@ -175,9 +208,11 @@ class Client:
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 cause = exc.__cause__ or exc
                 self.server.quit_client(self, f"Read error: {cause.__class__.__name__}")
+                self.server.reap()
                 return
             if not data:
                 self.server.quit_client(self, "Remote host closed the connection")
+                self.server.reap()
                 return
             self.feed(data)
 
@@ -215,6 +250,7 @@ class Client:
         limits = self.server.config.limits
         if limits.flood_control and self.pending_bytes > limits.recvq:
             self.server.quit_client(self, "Excess Flood")
+            self.server.reap()
             return
         self.process()
 
