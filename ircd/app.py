@@ -41,6 +41,7 @@ class App:
         self.server.rehash_requested = self.rehash
         self.restart = False
         self._stop = trio.Event()
+        self.ready = trio.Event()      # set once listeners and signal handlers are in place
         self.listeners: Listeners | None = None
         self._nursery: trio.Nursery | None = None
         self.exit_code = 0
@@ -113,6 +114,7 @@ class App:
 
     async def _signals(self) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            self.ready.set()
             async for signum in signals:
                 if signum == signal.SIGHUP:
                     log.info("SIGHUP: reloading configuration")

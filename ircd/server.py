@@ -82,13 +82,15 @@ class Server:
             f"CHANLIMIT={CHANTYPES}:{lim.max_channels}", f"CHANMODES={CHANMODES_TOKEN}",
             f"CHANNELLEN={lim.channellen}", f"CHANTYPES={CHANTYPES}", "ELIST=CMNTU", "EXCEPTS=e",
             "INVEX=I", f"KICKLEN={lim.kicklen}", "LINELEN=512", f"MAXLIST=beI:{lim.max_list}",
-            f"MAXTARGETS={lim.max_targets}", "MODES=4", f"MONITOR={lim.monitor}",
+            f"MAXTARGETS={lim.max_targets}", "MODES=4",
             f"NETWORK={self.config.server.network}", f"NICKLEN={lim.nicklen}",
             "PREFIX=(ov)@+", "SAFELIST", "STATUSMSG=@+",
             f"TARGMAX=JOIN:,KICK:{lim.max_targets},LIST:1,MONITOR:,NAMES:1,NOTICE:{lim.max_targets},"
             f"PART:,PRIVMSG:{lim.max_targets},TAGMSG:{lim.max_targets},USERHOST:5,WHOIS:1",
             f"TOPICLEN={lim.topiclen}", "USERLEN=10", "WHOX",
         ]
+        if lim.monitor:          # monitor = 0 turns MONITOR off: don't advertise it
+            tokens.append(f"MONITOR={lim.monitor}")
         if lim.utf8only:
             tokens.append("UTF8ONLY")
         return [" ".join(tokens[i:i + 13]) for i in range(0, len(tokens), 13)]

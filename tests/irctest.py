@@ -74,10 +74,8 @@ async def start_server(nursery, directory: Path, **kwargs) -> RunningServer:
     path, port, tls_port = write_config(directory, **kwargs)
     app = App(load_config(path))
     nursery.start_soon(app.main)
-    for _ in range(200):
-        if app.listeners is not None and len(app.listeners.running) == len(app.config.listen):
-            break
-        await trio.sleep(0.01)
+    with trio.fail_after(10):
+        await app.ready.wait()
     await wait_listening(port)
     return RunningServer(app, path, port, tls_port)
 
