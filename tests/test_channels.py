@@ -217,7 +217,7 @@ async def test_invite_errors_and_notify(server):
     guest = await server.client("guest2")
     await joined(op, "#inv")
     await joined(notified, "#inv")
-    await op.send(f"MODE #inv +o cohost")
+    await op.send("MODE #inv +o cohost")
     await notified.expect("MODE")
     await op.send("INVITE nobody #inv")
     await op.expect("401")

@@ -2,7 +2,6 @@
 
 import re
 
-import trio
 
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

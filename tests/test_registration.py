@@ -2,7 +2,6 @@
 
 import trio
 
-from irctest import IRCClient
 
 
 async def test_plain_registration_gets_welcome_burst(server):

@@ -6,10 +6,11 @@ import time
 
 from ..protocol import numerics as N
 from ..protocol.casemap import CHANTYPES, fold, valid_channel
-from ..protocol.message import build_line
+from ..protocol.message import truncate_utf8
 from ..routing import Outgoing
 from ..state.channel import Channel
 from ..state.masks import mask_matches
+from .checks import channel_for
 
 
 def join(server, client, msg) -> None:
@@ -144,19 +145,12 @@ def topic(server, client, msg) -> None:
     if "t" in chan.modes and not chan.is_op(user):
         client.numeric(N.ERR_CHANOPRIVSNEEDED, chan.name, "You're not a channel operator")
         return
-    text = _truncate(msg.params[1], server.config.limits.topiclen)
+    text = truncate_utf8(msg.params[1], server.config.limits.topiclen)
     chan.topic = text
     chan.topic_setter = user.source
     chan.topic_time = int(time.time())
     event = Outgoing(user.source, "TOPIC", (chan.name, text))
     server.send_to_clients((m.client for m in chan.members if m.client is not None), event)
-
-
-def _truncate(text: str, limit: int) -> str:
-    data = text.encode("utf-8", "surrogateescape")
-    if len(data) <= limit:
-        return text
-    return data[:limit].decode("utf-8", "ignore")
 
 
 def names_entry(chan, member, client) -> str:
@@ -249,12 +243,8 @@ def invite(server, client, msg) -> None:
     if target is None:
         client.numeric(N.ERR_NOSUCHNICK, msg.params[0], "No such nick/channel")
         return
-    chan = server.find_channel(msg.params[1])
+    chan = channel_for(server, client, msg.params[1], member=True)
     if chan is None:
-        client.numeric(N.ERR_NOSUCHCHANNEL, msg.params[1], "No such channel")
-        return
-    if user not in chan.members:
-        client.numeric(N.ERR_NOTONCHANNEL, chan.name, "You're not on that channel")
         return
     if target in chan.members:
         client.numeric(N.ERR_USERONCHANNEL, target.nick, chan.name, "is already on channel")
@@ -278,19 +268,12 @@ def invite(server, client, msg) -> None:
 
 def kick(server, client, msg) -> None:
     user = client.user
-    chan = server.find_channel(msg.params[0])
+    chan = channel_for(server, client, msg.params[0], op=True)
     if chan is None:
-        client.numeric(N.ERR_NOSUCHCHANNEL, msg.params[0], "No such channel")
-        return
-    if user not in chan.members:
-        client.numeric(N.ERR_NOTONCHANNEL, chan.name, "You're not on that channel")
-        return
-    if not chan.is_op(user):
-        client.numeric(N.ERR_CHANOPRIVSNEEDED, chan.name, "You're not a channel operator")
         return
     limit = server.config.limits
     reason = msg.params[2] if len(msg.params) > 2 and msg.params[2] else user.nick
-    reason = _truncate(reason, limit.kicklen)
+    reason = truncate_utf8(reason, limit.kicklen)
     for nick in msg.params[1].split(",")[:limit.max_targets]:
         target = server.find_user(nick)
         if target is None:

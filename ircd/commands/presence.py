@@ -14,25 +14,18 @@ change its realname; it just is not told (the spec's "handle it silently").
 from __future__ import annotations
 
 from ..protocol import numerics as N
+from ..protocol.message import truncate_utf8
 from ..routing import Outgoing
 
 # The longest realname accepted (USER truncates to the same length).
 REALNAME_LIMIT = 100
 
 
-def truncate_bytes(text: str, limit: int) -> str:
-    """Cut `text` to at most `limit` UTF-8 bytes without splitting a character."""
-    data = text.encode("utf-8", "surrogateescape")
-    if len(data) <= limit:
-        return text
-    return data[:limit].decode("utf-8", "ignore")
-
-
 def away(server, client, msg) -> None:
     user = client.user
     text = msg.params[0] if msg.params else ""
     if text:
-        text = truncate_bytes(text, server.config.limits.awaylen)
+        text = truncate_utf8(text, server.config.limits.awaylen)
     if text:
         changed = user.away != text
         user.away = text

@@ -136,6 +136,14 @@ def build_line(source: str | None, command: str, params: tuple | list = (),
     return body + b"\r\n"
 
 
+def truncate_utf8(text: str, limit: int) -> str:
+    """Cut `text` to at most `limit` UTF-8 bytes without splitting a character."""
+    data = text.encode("utf-8", "surrogateescape")
+    if len(data) <= limit:
+        return text
+    return data[:limit].decode("utf-8", "ignore")
+
+
 def add_tags(line: bytes, tags: str) -> bytes:
     """Insert pre-formatted tags (`a=b;c`) into an already serialised line."""
     if line.startswith(b"@"):
