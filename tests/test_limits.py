@@ -132,3 +132,27 @@ async def test_crlf_and_lf_line_endings_and_blank_lines(server):
     await c.send_raw(b"NICK lf\nUSER lf 0 * :x\n\r\n\nPING a\r\n")
     await c.expect("001")
     assert (await c.expect("PONG")).params[1] == "a"
+
+
+async def test_list_and_who_larger_than_the_sendq_are_paced_not_fatal(make_server):
+    """SAFELIST: a LIST (or WHO *) bigger than the send queue still arrives whole."""
+    srv = await make_server(limits={"sendq": 8192, "flood_control": False, "max_channels": 200,
+                                    "max_connections_per_ip": 0})
+    maker = await srv.client("maker")
+    for start in range(0, 200, 10):      # in steps, so the joins' own replies fit the sendq
+        await maker.send(*[f"JOIN #channel-with-a-long-name-{i:04d}" for i in range(start, start + 10)])
+        for _ in range(10):
+            await maker.expect("366")
+    others = [await srv.client(f"who{i}") for i in range(60)]
+    lister = await srv.client("lister")
+    await lister.send("LIST")
+    msgs = await lister.collect_until("323", timeout=20)
+    assert len([m for m in msgs if m.command == "322"]) == 200        # ~20 KB through an 8 KB sendq
+    await lister.send("WHO *")
+    msgs = await lister.collect_until("315", timeout=20)
+    assert len([m for m in msgs if m.command == "352"]) == 62
+    await lister.send("WHO * %nuhr")
+    msgs = await lister.collect_until("315", timeout=20)
+    assert len([m for m in msgs if m.command == "354"]) == 62
+    assert srv.state.find_user("lister") is not None
+    assert len(others) == 60

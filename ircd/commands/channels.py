@@ -6,10 +6,11 @@ import time
 
 from ..protocol import numerics as N
 from ..protocol.casemap import CHANTYPES, fold, valid_channel
-from ..protocol.message import truncate_utf8
+from ..protocol.message import build_line, truncate_utf8
 from ..routing import Outgoing
 from ..state.channel import Channel
 from ..state.masks import mask_matches
+from .bulk import send_bulk
 from .checks import channel_for
 
 
@@ -224,14 +225,21 @@ def list_(server, client, msg) -> None:
         alternatives = [_list_filter(t) for t in msg.params[0].split(",") if t]
         filters.append(lambda c: any(f(c) for f in alternatives))
     client.numeric(N.RPL_LISTSTART, "Channel", "Users  Name")
-    for chan in list(server.channels.values()):
-        if "s" in chan.modes and user not in chan.members:
-            continue
-        if all(f(chan) for f in filters):
-            modes, args = chan.mode_string(reveal_key=user in chan.members)
-            client.numeric(N.RPL_LIST, chan.name, str(len(chan.members)),
-                           f"[{' '.join([modes, *args])}] {chan.topic}")
-    client.numeric(N.RPL_LISTEND, "End of /LIST")
+    snapshot = list(server.channels.values())
+
+    def entries():
+        for chan in snapshot:
+            if chan.folded not in server.channels:
+                continue       # gone while the reply was being sent
+            if "s" in chan.modes and user not in chan.members:
+                continue
+            if all(f(chan) for f in filters):
+                modes, args = chan.mode_string(reveal_key=user in chan.members)
+                yield build_line(server.name, N.RPL_LIST, (
+                    user.nick, chan.name, str(len(chan.members)),
+                    f"[{' '.join([modes, *args])}] {chan.topic}"), trailing=True)
+
+    send_bulk(server, client, entries(), lambda: client.numeric(N.RPL_LISTEND, "End of /LIST"))
 
 
 def invite(server, client, msg) -> None:

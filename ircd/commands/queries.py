@@ -18,6 +18,7 @@ from ..protocol import numerics as N
 from ..protocol.casemap import CHANTYPES, fold
 from ..protocol.message import build_line
 from ..state.masks import mask_matches
+from .bulk import send_bulk
 
 ERR_NOSUCHSERVER_TEXT = "No such server"
 WHOX_FIELDS = "tcuihsnfdlaor"  # the fixed order of WHOX reply fields
@@ -101,12 +102,16 @@ def _who_flags(user, chan, client) -> str:
 
 
 def _who_reply(server, client, user, chan, whox) -> None:
+    client.write(_who_line(server, client, user, chan, whox))
+
+
+def _who_line(server, client, user, chan, whox) -> bytes:
     asker = client.user
     channel_name = chan.name if chan is not None else "*"
     if whox is None:
-        client.numeric(N.RPL_WHOREPLY, channel_name, user.ident, user.host, user.server,
-                       user.nick, _who_flags(user, chan, client), f"0 {user.realname}")
-        return
+        return build_line(server.name, N.RPL_WHOREPLY, (
+            client.display_nick, channel_name, user.ident, user.host, user.server,
+            user.nick, _who_flags(user, chan, client), f"0 {user.realname}"), trailing=True)
     fields, token = whox
     values = []
     for f in WHOX_FIELDS:
@@ -139,8 +144,8 @@ def _who_reply(server, client, user, chan, whox) -> None:
             values.append("*" if chan is not None and chan.is_op(user) else "n/a")
         elif f == "r":
             values.append(user.realname)
-    client.write(build_line(server.name, N.RPL_WHOSPCRPL, (client.display_nick, *values),
-                            trailing="r" in fields))
+    return build_line(server.name, N.RPL_WHOSPCRPL, (client.display_nick, *values),
+                      trailing="r" in fields)
 
 
 def _parse_who_options(param: str):
@@ -187,9 +192,18 @@ def who(server, client, msg) -> None:
         if keep(user):
             _who_reply(server, client, user, None, whox)
     else:
-        for user in list(server.users.values()):
-            if keep(user) and _can_see(asker, user) and _user_matches(mask, user):
-                _who_reply(server, client, user, None, whox)
+        # A mask may match every user on the network: send it as the client reads.
+        snapshot = list(server.users.values())
+
+        def replies():
+            for user in snapshot:
+                if (server.users.get(user.folded) is user and keep(user)
+                        and _can_see(asker, user) and _user_matches(mask, user)):
+                    yield _who_line(server, client, user, None, whox)
+
+        send_bulk(server, client, replies(),
+                  lambda: client.numeric(N.RPL_ENDOFWHO, end_mask, "End of /WHO list."))
+        return
     client.numeric(N.RPL_ENDOFWHO, end_mask, "End of /WHO list.")
 
 
