@@ -17,5 +17,6 @@ CAPABILITIES: dict[str, str | None] = {
     "multi-prefix": None,
     "server-time": None,
     "setname": None,
+    "standard-replies": None,
     "userhost-in-names": None,
 }

@@ -156,3 +156,40 @@ async def test_list_and_who_larger_than_the_sendq_are_paced_not_fatal(make_serve
     assert len([m for m in msgs if m.command == "354"]) == 62
     assert srv.state.find_user("lister") is not None
     assert len(others) == 60
+
+
+async def _stalled_client(srv, nick):
+    sock = trio.socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    await sock.connect(("127.0.0.1", srv.port))
+    client = IRCClient(trio.SocketStream(sock))
+    await client.register(nick)
+    return client
+
+
+async def test_sender_is_told_when_a_private_message_cannot_be_delivered(make_server):
+    srv = await make_server(limits={"flood_control": False, "sendq": 20000})
+    modern = await srv.client("modern", caps=["standard-replies"])
+    classic = await srv.client("classic")
+    stalled = await _stalled_client(srv, "stalled")
+    line = "PRIVMSG stalled :" + "z" * 400
+    fail = None
+    with trio.fail_after(30):
+        while fail is None:
+            await modern.send(*[line] * 100)
+            for raw in await modern.quiet(0.01):
+                if raw.startswith(":test.server FAIL"):
+                    fail = raw
+    assert " FAIL PRIVMSG NOT_DELIVERED stalled " in fail and "SendQ exceeded" in fail
+    assert srv.state.find_user("stalled") is None
+    # a client without standard-replies hears it as a NOTICE
+    stalled2 = await _stalled_client(srv, "stalled2")
+    notice = None
+    with trio.fail_after(30):
+        while notice is None:
+            await classic.send(*[line.replace("stalled", "stalled2")] * 100)
+            for raw in await classic.quiet(0.01):
+                if " NOTICE classic :" in raw and "not delivered" in raw:
+                    notice = raw
+    assert "stalled2" in notice
+    await stalled2.close()

@@ -129,6 +129,10 @@ def _to_user(server, client, user, command, target, text, tags) -> None:
     c = dest.client
     if c is not None and (text is not None or "message-tags" in c.caps):
         c.write(event.for_client(c))
+        if c.dead:     # the write overflowed the recipient's send queue: it never arrives
+            client.report("FAIL", command, "NOT_DELIVERED", dest.nick, event.msgid,
+                          f"Your message to {dest.nick} was not delivered: their connection "
+                          "is not reading and is being closed (SendQ exceeded)")
     if "echo-message" in client.caps:
         client.write(event.for_client(client))
     if command == "PRIVMSG" and dest.away is not None:

@@ -154,6 +154,15 @@ class Client:
         """FAIL/WARN/NOTE: the last item of `context` is the human description."""
         self.write(build_line(self.server.name, kind, (command, code, *context), trailing=True))
 
+    def report(self, kind: str, command: str, code: str, *context: str) -> None:
+        """A failure or warning the client must hear about, in the form it understands:
+        a standard reply with the standard-replies capability, else a server NOTICE
+        (the last item of `context` is the human description)."""
+        if "standard-replies" in self.caps:
+            self.standard_reply(kind, command, code, *context)
+        else:
+            self.notice(f"*** {command} {code.replace('_', ' ').lower()}: {context[-1]}")
+
     def notice(self, text: str) -> None:
         self.write(build_line(self.server.name, "NOTICE", (self.display_nick, text), trailing=True))
 
