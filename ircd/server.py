@@ -248,6 +248,7 @@ class Server:
         client.registered = True
         self.users[folded] = user
         self.max_local = max(self.max_local, len(self.users))
+        log.debug("registered %s (%s)", user.source, uid)
         self.welcome(client)
         self.monitor_notify_online(user)
 
@@ -356,6 +357,8 @@ class Server:
             return
         client.closing = True
         user = client.user
+        log.debug("closing %s (%s:%s): %s", user.source if user else "unregistered connection",
+                  client.ip, client.port, reason)
         if user is not None:
             event = Outgoing(user.source, "QUIT", (reason,))
             self.notify_neighbours(user, event)

@@ -85,8 +85,10 @@ class Listeners:
         client = Client(server, stream, ip, port, secure, server.next_client_id())
         refusal = server.admit(client)
         if refusal is not None:
+            log.info("refused connection from %s:%s: %s", ip, port, refusal)
             await _refuse(stream, ip, refusal)
             return
+        log.debug("connection from %s:%s%s", ip, port, " (TLS)" if secure else "")
         await client.run()
 
     async def _handle_link(self, stream) -> None:
