@@ -164,17 +164,12 @@ class Server:
     # -- the command path --------------------------------------------------------------
 
     def handle_line(self, client, raw: bytes) -> None:
+        invalid_utf8 = False
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError:
-            if self.config.limits.utf8only:
-                command = raw.decode("utf-8", "replace").split(" ", 2)
-                name = (command[1] if command[0].startswith(("@", ":")) and len(command) > 1
-                        else command[0]).upper()
-                client.standard_reply("FAIL", name if name.isalpha() else "*", "INVALID_UTF8",
-                                      "Message rejected, it contained invalid UTF-8")
-                return
-            line = raw.decode("latin-1")
+            invalid_utf8 = self.config.limits.utf8only
+            line = raw.decode("utf-8", "replace") if invalid_utf8 else raw.decode("latin-1")
         try:
             msg = parse_line(line)
         except ProtocolError:
@@ -183,7 +178,12 @@ class Server:
         if label is not None:
             client.capture = []
         try:
-            self.dispatch(client, msg)
+            if invalid_utf8:
+                # UTF8ONLY: refuse the whole line, and say so (labelled if it was).
+                client.standard_reply("FAIL", msg.command if msg.command.isalpha() else "*",
+                                      "INVALID_UTF8", "Message rejected, it contained invalid UTF-8")
+            else:
+                self.dispatch(client, msg)
         except Exception:
             log.exception("command %r from %s failed", msg.command, client.display_nick)
             client.numeric(N.ERR_UNKNOWNERROR, msg.command, "Internal error processing the command")
@@ -427,9 +427,29 @@ class Server:
             chan.invited.discard(old_folded)
 
     def change_host(self, user, ident: str, host: str) -> None:
+        """CHGHOST to clients with the capability; the others see the user leave and
+        come back with the new mask (QUIT, JOIN, MODE for its status), as the chghost
+        specification's fallback describes."""
         event = Outgoing(user.source, "CHGHOST", (ident, host), trailing=False)
         self.notify_neighbours(user, event, cap="chghost", include_self=True, extended_monitor=True)
+        legacy = [c for c in self.neighbours(user) if "chghost" not in c.caps]
+        self.send_to_clients(legacy, Outgoing(user.source, "QUIT", ("Changing host",)))
         user.set_host(ident, host)
+        for chan in user.channels.values():
+            plain = Outgoing(user.source, "JOIN", (chan.name,), trailing=False)
+            extended = Outgoing(user.source, "JOIN", (chan.name, user.account or "*", user.realname))
+            status = chan.members[user]
+            mode = (Outgoing(self.name, "MODE", (chan.name, "+" + status, *[user.nick] * len(status)),
+                             trailing=False) if status else None)
+            away = Outgoing(user.source, "AWAY", (user.away,)) if user.away is not None else None
+            for c in legacy:
+                if c.user is None or c.user not in chan.members:
+                    continue
+                c.write((extended if "extended-join" in c.caps else plain).for_client(c))
+                if mode is not None:
+                    c.write(mode.for_client(c))
+                if away is not None and "away-notify" in c.caps:
+                    c.write(away.for_client(c))
 
     def set_account(self, user, account: str | None) -> None:
         """Accounts (a later layer) call this on login/logout; clients hear ACCOUNT."""

@@ -297,7 +297,13 @@ async def test_chghost(make_server):
     assert visible.params[1] == "vhost.example"
     seen = await peer.expect("CHGHOST")
     assert seen.params == ["newid", "vhost.example"]
-    assert await old.ping_pong() == []
+    # without the capability: the chghost fallback, QUIT and JOIN with the new mask, and
+    # the channel status target had (it created #h) given back
+    fallback = await old.ping_pong()
+    assert [(m.command, m.source) for m in fallback] == [
+        ("QUIT", "target!~target@127.0.0.1"), ("JOIN", "target!newid@vhost.example"),
+        ("MODE", "test.server")]
+    assert fallback[2].params == ["#h", "+o", "target"]
     assert srv.state.find_user("target").source == "target!newid@vhost.example"
 
     await boss.send("CHGHOST nobody a b.c")

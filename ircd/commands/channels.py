@@ -21,13 +21,17 @@ def join(server, client, msg) -> None:
             part_channel(server, user, chan, "Left all channels")
         return
     names = msg.params[0].split(",")
+    if not any(names):
+        client.numeric(N.ERR_NEEDMOREPARAMS, "JOIN", "Not enough parameters")
+        return
     keys = msg.params[1].split(",") if len(msg.params) > 1 else []
     lim = server.config.limits
     for i, name in enumerate(names):
         if not name:
             continue
         key = keys[i] if i < len(keys) else None
-        if name[0] not in CHANTYPES:
+        too_long = len(name.encode("utf-8", "surrogateescape")) > lim.channellen
+        if name[0] not in CHANTYPES or too_long:   # past CHANNELLEN no such channel exists
             client.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
             continue
         if not valid_channel(name, lim.channellen):
@@ -275,14 +279,28 @@ def invite(server, client, msg) -> None:
 
 
 def kick(server, client, msg) -> None:
+    """KICK <channel>{,<channel>} <nick>{,<nick>} [:reason] (RFC 2812 3.2.8): one channel
+    and several nicks, or channels and nicks in pairs. Each kick goes out on its own."""
     user = client.user
-    chan = channel_for(server, client, msg.params[0], op=True)
-    if chan is None:
+    channels = msg.params[0].split(",")
+    nicks = msg.params[1].split(",")
+    if len(channels) == 1:
+        pairs = [(channels[0], nick) for nick in nicks]
+    elif len(channels) == len(nicks):
+        pairs = list(zip(channels, nicks))
+    else:
+        client.numeric(N.ERR_NEEDMOREPARAMS, "KICK", "Not enough parameters")
         return
     limit = server.config.limits
     reason = msg.params[2] if len(msg.params) > 2 and msg.params[2] else user.nick
     reason = truncate_utf8(reason, limit.kicklen)
-    for nick in msg.params[1].split(",")[:limit.max_targets]:
+    checked: dict = {}     # folded channel name -> Channel, or None once refused
+    for name, nick in pairs[:limit.max_targets]:
+        if fold(name) not in checked:
+            checked[fold(name)] = channel_for(server, client, name, op=True)
+        chan = checked[fold(name)]
+        if chan is None:
+            continue
         target = server.find_user(nick)
         if target is None:
             client.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")

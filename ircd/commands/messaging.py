@@ -10,7 +10,6 @@ import time
 
 from ..protocol import numerics as N
 from ..protocol.casemap import CHANTYPES
-from ..protocol.message import MAX_CLIENT_TAGS, format_tags
 from ..routing import Outgoing
 from ..state.channel import PREFIX_TO_MODE, STATUS_MODES
 
@@ -27,15 +26,20 @@ def tagmsg(server, client, msg) -> None:
     _send(server, client, msg, "TAGMSG")
 
 
-def _client_tags(client, msg, command) -> dict | None:
+def _client_tags(msg) -> dict | None:
+    """The client-only tags to relay (their size was checked as the line was read)."""
     tags = {k: v for k, v in msg.tags.items() if k.startswith("+")}
-    if not tags:
-        return None
-    if len(format_tags(tags).encode()) > MAX_CLIENT_TAGS:
-        client.standard_reply("FAIL", command, "TAGS_TOO_LONG",
-                              "Client-only tags exceed 4094 bytes; message not sent")
-        return False
-    return tags
+    return tags or None
+
+
+def _write_uncaptured(client, data: bytes) -> None:
+    """Deliver a message to a client as a message in its own right, outside the labeled
+    response being collected for the command it is running (a message to oneself)."""
+    saved, client.capture = client.capture, None
+    try:
+        client.write(data)
+    finally:
+        client.capture = saved
 
 
 def _send(server, client, msg, command) -> None:
@@ -47,9 +51,7 @@ def _send(server, client, msg, command) -> None:
     if not is_tagmsg and (len(msg.params) < 2 or msg.params[1] == ""):
         client.numeric(N.ERR_NOTEXTTOSEND, "No text to send")
         return
-    tags = _client_tags(client, msg, command)
-    if tags is False:
-        return
+    tags = _client_tags(msg)
     if is_tagmsg and not tags:
         return  # nothing to deliver; not an error
     targets = msg.params[0].split(",")
@@ -61,24 +63,28 @@ def _send(server, client, msg, command) -> None:
     text = None if is_tagmsg else msg.params[1]
     if not is_tagmsg:
         user.last_active = time.monotonic()
+    # RFC 1459 4.4.2 forbids error replies to NOTICE; our delivery contract (DESIGN.md)
+    # says nothing is dropped without a word, so NOTICE failures are reported as for
+    # PRIVMSG, as InspIRCd and Solanum do. Numerics cannot start a reply loop between bots.
+    refuse = client.numeric
     for target in targets:
         if not target:
             continue
         name = target.lstrip("@+")
         status = target[:len(target) - len(name)]
         if status and not (name and name[0] in CHANTYPES):
-            client.numeric(N.ERR_NOSUCHNICK, target, "No such nick/channel")
+            refuse(N.ERR_NOSUCHNICK, target, "No such nick/channel")
             continue
         if name[0] in CHANTYPES:
-            _to_channel(server, client, user, command, target, name, status, text, tags)
+            _to_channel(server, client, user, command, target, name, status, text, tags, refuse)
         else:
-            _to_user(server, client, user, command, target, text, tags)
+            _to_user(server, client, user, command, target, text, tags, refuse)
 
 
-def _to_channel(server, client, user, command, target, name, status, text, tags) -> None:
+def _to_channel(server, client, user, command, target, name, status, text, tags, refuse) -> None:
     chan = server.find_channel(name)
     if chan is None:
-        client.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
+        refuse(N.ERR_NOSUCHCHANNEL, name, "No such channel")
         return
     if not chan.can_speak(user):
         if user not in chan.members and "n" in chan.modes:
@@ -87,7 +93,7 @@ def _to_channel(server, client, user, command, target, name, status, text, tags)
             why = "Cannot send to channel (moderated, +m)"
         else:
             why = "Cannot send to channel (you are banned)"
-        client.numeric(N.ERR_CANNOTSENDTOCHAN, chan.name, why)
+        refuse(N.ERR_CANNOTSENDTOCHAN, chan.name, why)
         return
     params = (target,) if text is None else (target if status else chan.name, text)
     event = Outgoing(user.source, command, params, trailing=text is not None,
@@ -113,14 +119,19 @@ def _to_channel(server, client, user, command, target, name, status, text, tags)
             if c is not None and c is not client:
                 m = c.tagmask
                 c.write(forms[m] or build(m))
-    if "echo-message" in client.caps:
+    if _echo_wanted(client, text):
         client.write(event.for_client(client))
 
 
-def _to_user(server, client, user, command, target, text, tags) -> None:
+def _echo_wanted(client, text) -> bool:
+    """echo-message, except that TAGMSG (text None) only goes to message-tags clients."""
+    return "echo-message" in client.caps and (text is not None or "message-tags" in client.caps)
+
+
+def _to_user(server, client, user, command, target, text, tags, refuse) -> None:
     dest = server.find_user(target)
     if dest is None:
-        client.numeric(N.ERR_NOSUCHNICK, target, "No such nick/channel")
+        refuse(N.ERR_NOSUCHNICK, target, "No such nick/channel")
         return
     params = (dest.nick,) if text is None else (dest.nick, text)
     event = Outgoing(user.source, command, params, trailing=text is not None,
@@ -128,12 +139,15 @@ def _to_user(server, client, user, command, target, text, tags) -> None:
                      bot="B" in user.modes)
     c = dest.client
     if c is not None and (text is not None or "message-tags" in c.caps):
-        c.write(event.for_client(c))
+        if c is client:
+            _write_uncaptured(c, event.for_client(c))
+        else:
+            c.write(event.for_client(c))
         if c.dead:     # the write overflowed the recipient's send queue: it never arrives
             client.report("FAIL", command, "NOT_DELIVERED", dest.nick, event.msgid,
                           f"Your message to {dest.nick} was not delivered: their connection "
                           "is not reading and is being closed (SendQ exceeded)")
-    if "echo-message" in client.caps:
+    if _echo_wanted(client, text):
         client.write(event.for_client(client))
     if command == "PRIVMSG" and dest.away is not None:
         client.numeric(N.RPL_AWAY, dest.nick, dest.away)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from ..protocol import numerics as N
-from ..protocol.casemap import CHANTYPES
+from ..protocol.casemap import CHANTYPES, fold
 from ..routing import Outgoing
 from ..state.channel import LIST_MODES, ListEntry
 from ..state.masks import normalise_mask
@@ -125,7 +125,7 @@ def _apply(server, client, chan, user, adding, letter, arg):
     if letter in LIST_MODES:
         mask = normalise_mask(arg)
         entries = chan.lists[letter]
-        existing = next((e for e in entries if e.mask.lower() == mask.lower()), None)
+        existing = next((e for e in entries if fold(e.mask) == fold(mask)), None)
         if adding:
             if existing is not None:
                 return None
@@ -155,7 +155,7 @@ def _apply(server, client, chan, user, adding, letter, arg):
             if arg is None:
                 return None
             if not arg.isdigit() or int(arg) <= 0:
-                client.numeric(N.ERR_INVALIDMODEPARAM, chan.name, "l", arg,
+                client.numeric(N.ERR_INVALIDMODEPARAM, chan.name, "l", arg or "*",
                                "Invalid limit mode parameter, it must be a positive number")
                 return None
             chan.limit = int(arg)

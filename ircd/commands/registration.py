@@ -109,6 +109,10 @@ def user_(server, client, msg) -> None:
     if client.registered or client.ident is not None:
         client.numeric(N.ERR_ALREADYREGISTERED, "You may not reregister")
         return
+    if not msg.params[0] or not msg.params[3]:
+        # An empty username or realname counts as missing (Modern USER).
+        client.numeric(N.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
+        return
     ident = "".join(ch for ch in msg.params[0] if valid_username(ch))[:9]
     if not ident:
         ident = "user"

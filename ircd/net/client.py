@@ -18,11 +18,11 @@ import time
 import trio
 from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
-from ..protocol.message import MAX_LINE_BODY, MAX_TAGS_SECTION, build_line
+from ..protocol.message import MAX_CLIENT_TAGS, MAX_LINE_BODY, build_line
 
 log = logging.getLogger(__name__)
 
-MAX_INPUT_LINE = MAX_TAGS_SECTION + 1 + MAX_LINE_BODY
+MAX_INPUT_LINE = 1 + MAX_CLIENT_TAGS + 1 + MAX_LINE_BODY
 FINAL_FLUSH_SECONDS = 2.0
 
 # Tag forms a recipient can need; a message is serialised once per form in use.
@@ -32,12 +32,15 @@ TAG_ACCOUNT = 4     # account-tag
 
 
 def _too_long(raw: bytes) -> bool:
-    """Tags may take 8191 bytes, the rest 512 with CRLF (modern IRC line limits)."""
+    """A client may send 4094 bytes of tag data (IRCv3 message-tags, "Size limit") and
+    512 bytes of message with CRLF (RFC 1459); anything longer is answered with 417."""
     body = len(raw)
     if raw[0] == 64:  # '@'
         space = raw.find(b" ")
-        if space == -1 or space > MAX_TAGS_SECTION:
-            return space > MAX_TAGS_SECTION or body > MAX_TAGS_SECTION
+        if space == -1:
+            return body - 1 > MAX_CLIENT_TAGS
+        if space - 1 > MAX_CLIENT_TAGS:
+            return True
         body -= space + 1
     return body > MAX_LINE_BODY - 2
 

@@ -7,8 +7,7 @@ Parsing is strict about structure but lenient about what clients actually send
 from __future__ import annotations
 
 MAX_LINE_BODY = 512  # bytes of the non-tag part, CRLF included (RFC 1459)
-MAX_CLIENT_TAGS = 4094  # bytes of client tag data, '@' and trailing space excluded
-MAX_TAGS_SECTION = 8191  # bytes of the whole tag section from a client
+MAX_CLIENT_TAGS = 4094  # bytes of tag data a client may send, '@' and trailing space excluded
 
 
 class ProtocolError(Exception):

@@ -1,0 +1,1559 @@
+"""Conformance: the behaviours the public IRC server conformance suite checks, one test
+per rule, restated against this server.
+
+Each test names the rule it checks and where the rule is written down (RFC 1459/2812
+section, the "Modern IRC client protocol" document, or an IRCv3 specification). Tests
+are grouped by feature. A test marked xfail(strict=True) is a known deviation whose fix
+lies outside the command handlers; its reason says what is missing.
+"""
+
+import re
+
+import pytest
+
+from ircd.commands import oper as oper_commands
+from ircd.passwords import hash_password
+
+OPER_PASSWORD = "open sesame"
+OPERS = f'''
+[[oper]]
+name = "operuser"
+password = "{hash_password(OPER_PASSWORD)}"
+hosts = ["*@127.0.0.1"]
+'''
+
+
+@pytest.fixture
+async def srv(make_server):
+    """A server without flood control (conformance runs send bursts), with an operator."""
+    return await make_server(limits={"flood_control": False}, extra=OPERS)
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+async def ask(client, *lines):
+    """Send `lines`; return every message the server sent before a PING round-trip."""
+    await client.send(*lines)
+    return await client.ping_pong()
+
+
+def commands(msgs):
+    return [m.command for m in msgs]
+
+
+async def join(client, *channels):
+    for channel in channels:
+        await client.send(f"JOIN {channel}")
+        await client.expect("366")
+    await client.ping_pong()
+
+
+async def sync(*clients):
+    """Drain whatever is pending for each client."""
+    for c in clients:
+        await c.ping_pong()
+
+
+async def until_closed(client):
+    """Every message up to the server closing the connection."""
+    msgs = []
+    try:
+        while True:
+            msgs.append(await client.next_message())
+    except EOFError:
+        return msgs
+
+
+async def oper_up(client):
+    msgs = await ask(client, f"OPER operuser :{OPER_PASSWORD}")
+    assert "381" in commands(msgs)
+
+
+async def registration_burst(client, *lines):
+    """Send registration lines; return the messages up to the end of the MOTD (376 or
+    422), or up to the first error (4xx numeric or ERROR)."""
+    await client.send(*lines)
+    msgs = []
+    while True:
+        m = await client.next_message()
+        msgs.append(m)
+        if m.command in ("376", "ERROR") or m.command.startswith("4"):
+            return msgs
+
+
+# == Connection registration ==============================================================
+
+async def test_welcome_burst_order(srv):
+    """Modern, "Connection Registration": after NICK/USER the server sends 001, 002, 003,
+    004, then at least one 005, then the LUSERS replies and the MOTD (or 422)."""
+    c = await srv.client()
+    msgs = await registration_burst(c, "NICK burst", "USER burst 0 * :Burst User")
+    got = commands(msgs)
+    assert got[:5] == ["001", "002", "003", "004", "005"]
+    rest = got[5:]
+    while rest and rest[0] == "005":
+        rest.pop(0)
+    assert rest[0] == "251" and rest[-1] in ("376", "422")
+    assert msgs[0].params[0] == "burst"
+
+
+async def test_isupport_lines_are_well_formed(srv):
+    """Modern, RPL_ISUPPORT: first parameter is the nick, last is human text, at most 13
+    tokens (15 parameters) per line, tokens are ASCII; PREFIX maps o to @ before v to +;
+    TARGMAX entries are COMMAND:[limit]."""
+    c = await srv.client()
+    msgs = await registration_burst(c, "NICK isup", "USER isup 0 * :x")
+    tokens = {}
+    for m in (m for m in msgs if m.command == "005"):
+        assert m.params[0] == "isup" and 3 <= len(m.params) <= 15
+        for tok in m.params[1:-1]:
+            assert tok.isascii()
+            key, _, value = tok.partition("=")
+            tokens[key] = value
+    assert tokens["PREFIX"] == "(ov)@+"
+    assert all(re.fullmatch(r"[A-Z]+:[0-9]*", part) for part in tokens["TARGMAX"].split(","))
+    assert tokens["CASEMAPPING"] == "rfc1459"
+    assert "I" in tokens["CHANMODES"].split(",")[0] and tokens["INVEX"] in ("", "I")
+
+
+async def test_correct_password_registers(make_server):
+    """RFC 1459 4.1.1 / RFC 2812 3.1.1: PASS before NICK/USER with the right password
+    completes registration."""
+    s = await make_server(server={"password": "letmein"})
+    c = await s.client()
+    msgs = await registration_burst(c, "PASS letmein", "NICK passer", "USER p * * :Real")
+    assert msgs[0].command == "001"
+
+
+async def test_missing_or_wrong_password_is_refused_with_error(make_server):
+    """RFC 2812 3.1.1 and Modern PASS: without the password, or with a wrong one, there is
+    no 001; the server SHOULD send 464 ERR_PASSWDMISMATCH and MUST close with ERROR."""
+    s = await make_server(server={"password": "letmein"})
+    for lines in (["NICK nopass", "USER u * * :Real"],
+                  ["PASS wrong", "NICK badpass", "USER u * * :Real"],
+                  ["NICK late", "USER u * * :Real", "PASS letmein"]):   # PASS too late
+        c = await s.client()
+        await c.send(*lines)
+        msgs = await until_closed(c)
+        got = commands(msgs)
+        assert "001" not in got and got[-1] == "ERROR"
+        assert "464" in got
+
+
+async def test_empty_realname_is_refused(srv):
+    """Modern USER: the realname must not be empty; an empty parameter is answered with
+    461 ERR_NEEDMOREPARAMS (`<client> USER :Not enough parameters`)."""
+    c = await srv.client()
+    await c.send("NICK emptyreal", "USER username * * :")
+    m = await c.next_message()
+    assert m.command == "461" and m.params[:2] in (["*", "USER"], ["emptyreal", "USER"])
+    # the connection is still usable: a proper USER registers it
+    msgs = await registration_burst(c, "USER username * * :Real Name")
+    assert msgs[0].command == "001"
+
+
+async def test_nick_collisions_at_registration(srv):
+    """RFC 1459 4.1.2: a nick already in use is refused with 433; of two connections
+    registering the same nick at once exactly one gets 001."""
+    first = await srv.client("taken")
+    c = await srv.client()
+    await c.send("NICK taken", "USER u * * :Real")
+    assert (await c.next_message()).command == "433"
+    a, b = await srv.client(), await srv.client()
+    await a.send("NICK race")
+    await b.send("NICK race")
+    await a.send("USER u * * :Real")
+    await b.send("USER u * * :Real")
+    first_a = (await a.next_message()).command
+    first_b = (await b.next_message()).command
+    assert sorted([first_a, first_b]) == ["001", "433"]
+    assert first.nick == "taken" and srv.state.find_user("taken") is not None
+
+
+async def test_invalid_and_empty_nicks(srv):
+    """RFC 1459 4.1.2: `NICK *` is refused with 432 ERR_ERRONEUSNICKNAME and `NICK :`
+    with 431 ERR_NONICKNAMEGIVEN; neither registers, a valid NICK afterwards does."""
+    c = await srv.client()
+    await c.send("NICK *", "USER u s e r")
+    assert (await c.next_message()).command == "432"
+    await c.send("NICK :")
+    assert (await c.next_message()).command == "431"
+    msgs = await registration_burst(c, "NICK valid")
+    assert msgs[0].command == "001"
+
+
+async def test_nicklen(srv):
+    """Modern NICKLEN: a nick exactly NICKLEN long may be set; a longer one is refused
+    with 432 `<client> <nick> :Erroneous nickname`."""
+    c = await srv.client("foo")
+    assert (await ask(c, "NICK " + "a" * 30))[0].params == ["a" * 30]
+    m = (await ask(c, "NICK " + "b" * 35))[0]
+    assert m.command == "432" and m.params[:2] == ["a" * 30, "b" * 35]
+
+
+async def test_nick_is_released_after_change_and_quit(srv):
+    """RFC 1459 4.1.2: a nick a user left (by NICK or QUIT) may be taken by someone else,
+    in any case."""
+    a = await srv.client("alice")
+    await ask(a, "NICK malice")
+    b = await srv.client()
+    assert (await registration_burst(b, "NICK alice", "USER u s e r"))[0].command == "001"
+    await b.send("QUIT")
+    await until_closed(b)
+    c = await srv.client()
+    assert (await registration_burst(c, "NICK ALICE", "USER u s e r"))[0].command == "001"
+
+
+async def test_nick_changes_seen_by_channel_and_noop_is_silent(srv):
+    """RFC 1459 4.1.2: a case-only change is a change everyone sharing a channel sees;
+    NICK to the current nick changes nothing and sends nothing; a refused change (433)
+    leaves the old nick working."""
+    a = await srv.client("alice")
+    b = await srv.client("bob")
+    await join(a, "#test")
+    await join(b, "#test")
+    await sync(a)
+    msgs = await ask(a, "NICK Alice")
+    assert [(m.command, m.params) for m in msgs] == [("NICK", ["Alice"])]
+    assert [(m.command, m.params) for m in await b.ping_pong()] == [("NICK", ["Alice"])]
+    assert await ask(a, "NICK Alice") == []
+    assert await b.ping_pong() == []
+    assert commands(await ask(b, "NICK alice")) == ["433"]
+    await a.send("PRIVMSG bob :still bob")
+    assert (await b.expect("PRIVMSG")).params == ["bob", "still bob"]
+
+
+async def test_quit_sends_error_and_closes(srv):
+    """RFC 1459 4.1.6 / RFC 2812 3.1.7: the server acknowledges QUIT with ERROR and closes
+    the connection; channel members see QUIT with the reason, from the quitter's mask."""
+    a = await srv.client("bar")
+    q = await srv.client("qux")
+    await join(a, "#chan")
+    await join(q, "#chan")
+    await sync(a)
+    await q.send("QUIT :qux out")
+    assert commands(await until_closed(q))[-1] == "ERROR"
+    m = await a.expect("QUIT")
+    assert m.source.startswith("qux!") and "qux out" in m.params[0]
+
+
+async def test_commands_before_registration(srv):
+    """RFC 2812 / Modern: commands other than registration ones get 451 ERR_NOTREGISTERED
+    before registration; PING is answered; an unknown command after registration gets
+    421 ERR_UNKNOWNCOMMAND naming the command."""
+    c = await srv.client()
+    await c.send("JOIN #x")
+    assert (await c.next_message()).command == "451"
+    await c.send("PING early")
+    assert (await c.next_message()).params[-1] == "early"
+    r = await srv.client("known")
+    m = (await ask(r, "FROBNICATE a b"))[0]
+    assert m.command == "421" and m.params[:2] == ["known", "FROBNICATE"]
+
+
+# == CAP ==================================================================================
+
+async def test_cap_ls_301_and_empty_list(srv):
+    """IRCv3 capability negotiation, "CAP LS Version" and "CAP LIST": a version-less
+    `CAP LS` gets one line without `*` continuation and without `name=value`; `CAP LIST`
+    with nothing enabled is `CAP * LIST :` (an empty last parameter)."""
+    c = await srv.client()
+    await c.send("CAP LS")
+    ls = await c.next_message()
+    assert ls.params[:2] == ["*", "LS"] and len(ls.params) == 3
+    assert "=" not in ls.params[2] and "multi-prefix" in ls.params[2].split()
+    await c.send("CAP LIST")
+    assert (await c.next_message()).params == ["*", "LIST", ""]
+
+
+async def test_cap_req_nak_is_whole_and_exact(srv):
+    """IRCv3 capability negotiation, "CAP REQ"/"CAP NAK": a request is accepted or
+    rejected as a whole, NAK echoes the requested list unchanged, and registration waits
+    for CAP END even after a NAK."""
+    c = await srv.client()
+    await c.send("CAP LS 302", "USER foo foo foo :foo", "NICK capper")
+    await c.expect("CAP")
+    for req in ("foo qux bar baz qux quux", "foo multi-prefix bar", "multi-prefix bar"):
+        await c.send(f"CAP REQ :{req}")
+        m = await c.next_message()
+        assert m.command == "CAP" and m.params[1:] == ["NAK", req]
+    await c.send("CAP LIST")
+    assert "multi-prefix" not in (await c.next_message()).params[2].split()
+    await c.send("CAP REQ :multi-prefix")
+    assert (await c.next_message()).params[1:] == ["ACK", "multi-prefix"]
+    msgs = await registration_burst(c, "CAP END")
+    assert msgs[0].command == "001"
+
+
+async def test_cap_removal_and_list(srv):
+    """IRCv3 capability negotiation, "CAP REQ": `-cap` disables a capability; CAP LIST
+    shows what is enabled (cap-notify may be implied by 302); once server-time is off,
+    messages carry no time tag."""
+    sender = await srv.client("sender")
+    c = await srv.client("bar", caps=["echo-message", "server-time"])
+    enabled = set((await ask(c, "CAP LIST"))[0].params[2].split()) - {"cap-notify"}
+    assert enabled == {"echo-message", "server-time"}
+    await sender.send("PRIVMSG bar :hi")
+    assert "time" in (await c.expect("PRIVMSG")).tags
+    ack = (await ask(c, "CAP REQ :-server-time"))[0]
+    assert ack.params[1:] == ["ACK", "-server-time"]
+    enabled = set((await ask(c, "CAP LIST"))[0].params[2].split()) - {"cap-notify"}
+    assert enabled == {"echo-message"}
+    await sender.send("PRIVMSG bar :hi again")
+    assert "time" not in (await c.expect("PRIVMSG")).tags
+
+
+async def test_cap_invalid_subcommand_and_end_after_registration(srv):
+    """IRCv3 capability negotiation, "The CAP command": an unknown subcommand gets 410
+    ERR_INVALIDCAPCMD (`*` before a nick exists); CAP is accepted after registration and
+    CAP END is then ignored."""
+    c = await srv.client()
+    await c.send("CAP FOO")
+    m = await c.next_message()
+    assert m.command == "410" and m.params[:2] == ["*", "FOO"]
+    r = await srv.client("late")
+    assert await ask(r, "CAP END") == []
+    assert (await ask(r, "CAP REQ :multi-prefix"))[0].params == ["late", "ACK", "multi-prefix"]
+
+
+async def test_cap_302_implies_cap_notify(srv):
+    """IRCv3 capability negotiation, "CAP LS Version": CAP version 302 implicitly enables
+    cap-notify."""
+    c = await srv.client()
+    await c.send("CAP LS 302")
+    await c.expect("CAP")
+    await c.send("CAP LIST")
+    assert "cap-notify" in (await c.next_message()).params[2].split()
+
+
+# == message-tags, server-time, echo-message ==============================================
+
+async def test_client_tags_relayed_only_to_message_tags_clients(srv):
+    """IRCv3 message-tags, "Client-only tags" and "TAGMSG": `+` tags are relayed to
+    clients with message-tags (with a msgid), never to others; tags without `+` are
+    dropped; escaped values arrive unescaped; TAGMSG is not delivered to clients without
+    message-tags, even with server-time."""
+    alice = await srv.client("alice", caps=["message-tags"])
+    bob = await srv.client("bob", caps=["message-tags", "echo-message"])
+    carol = await srv.client("carol")
+    dave = await srv.client("dave", caps=["server-time"])
+    for c in (alice, bob, carol, dave):
+        await join(c, "#test")
+    await sync(alice, bob, carol, dave)
+
+    await alice.send("@+baz=bat;fizz=buzz PRIVMSG #test hi")
+    got = await bob.expect("PRIVMSG")
+    assert got.tags["+baz"] == "bat" and got.tags["msgid"] and "fizz" not in got.tags
+    assert (await carol.expect("PRIVMSG")).tags == {}
+    dave_msg = await dave.expect("PRIVMSG")
+    assert "time" in dave_msg.tags and "+baz" not in dave_msg.tags
+
+    await bob.send(r"@+buzz=fizz\:buzz;cat=dog;+steel=wootz TAGMSG #test")
+    echo = await bob.expect("TAGMSG")
+    relay = await alice.expect("TAGMSG")
+    for m in (echo, relay):
+        assert m.params == ["#test"] and m.tags["+buzz"] == "fizz;buzz"
+        assert m.tags["+steel"] == "wootz" and "cat" not in m.tags
+    assert echo.tags["msgid"] == relay.tags["msgid"]
+    assert "TAGMSG" not in commands(await carol.ping_pong())
+    assert "TAGMSG" not in commands(await dave.ping_pong())
+
+
+async def test_tag_data_limit_on_messages(srv):
+    """IRCv3 message-tags, "Size limit": clients may send at most 4094 bytes of tag data
+    (all tags, not only client-only ones); a message over it gets 417 ERR_INPUTTOOLONG and
+    is not relayed. Exactly 4094 bytes is accepted and relayed intact."""
+    alice = await srv.client("alice", caps=["message-tags", "echo-message"])
+    bob = await srv.client("bob", caps=["message-tags"])
+    await join(alice, "#test")
+    await join(bob, "#test")
+    await sync(alice)
+
+    at_limit = "@foo=bar;+baz=%s TAGMSG #test" % ("a" * 4081,)
+    assert at_limit.index("TAGMSG") == 4096
+    await alice.send(at_limit)
+    echo = await alice.expect("TAGMSG")
+    relay = await bob.expect("TAGMSG")
+    assert echo.tags["+baz"] == relay.tags["+baz"] == "a" * 4081
+
+    for line in ("@foo=bar;+baz=%s TAGMSG #test" % ("a" * 4082,),
+                 "@foo=bar;+baz=%s PRIVMSG #test %s" % ("a" * 4082, "b" * 495)):
+        msgs = await ask(alice, line)
+        assert "417" in commands(msgs) and "TAGMSG" not in commands(msgs)
+        assert await bob.ping_pong() == []
+
+
+async def test_tag_data_limit_on_any_line(srv):
+    """IRCv3 message-tags, "Size limit": servers MUST reply 417 to any line with more than
+    4094 bytes of tag data and MUST NOT process it."""
+    c = await srv.client("pinger", caps=["message-tags"])
+    await c.send("@a=%s PING toolong" % ("x" * 4100,))
+    assert (await c.next_message()).command == "417"
+
+
+async def test_echo_message_to_channel(srv):
+    """IRCv3 echo-message: the sender receives its own PRIVMSG/NOTICE with the same
+    parameters (and msgid) as the other members; with server-time both carry `time`."""
+    for command in ("PRIVMSG", "NOTICE"):
+        chan = f"#echo{command.lower()}"
+        a = await srv.client(f"e{command.lower()}", caps=["echo-message", "server-time",
+                                                          "message-tags"])
+        b = await srv.client(f"r{command.lower()}", caps=["server-time", "message-tags"])
+        await join(a, chan)
+        await join(b, chan)
+        await sync(a)
+        await a.send(f"{command} {chan} :hello everyone")
+        echo = await a.expect(command)
+        relay = await b.expect(command)
+        assert echo.params == relay.params == [chan, "hello everyone"]
+        assert "time" in echo.tags and "time" in relay.tags
+        assert echo.tags["msgid"] == relay.tags["msgid"]
+
+
+async def test_direct_message_echo_with_label_and_tags(srv):
+    """IRCv3 echo-message + labeled-response: a labeled private message is echoed with
+    the label and the client-only tags; the recipient gets the tags but not the label;
+    both copies carry the same msgid."""
+    caps = ["batch", "labeled-response", "echo-message", "message-tags"]
+    bar = await srv.client("bar", caps=caps)
+    qux = await srv.client("qux", caps=caps)
+    await bar.send("@label=xyz;+example-client-tag=example-value PRIVMSG qux :hi there")
+    echo = await bar.expect("PRIVMSG")
+    delivery = await qux.expect("PRIVMSG")
+    assert echo.params == delivery.params == ["qux", "hi there"]
+    assert echo.tags["label"] == "xyz" and "label" not in delivery.tags
+    assert echo.tags["+example-client-tag"] == delivery.tags["+example-client-tag"]
+    assert echo.tags["msgid"] == delivery.tags["msgid"]
+
+
+async def test_tagmsg_echo_needs_message_tags(srv):
+    """IRCv3 message-tags, "TAGMSG": servers MUST NOT deliver TAGMSG to a client without
+    message-tags, and that includes the echo-message copy to its sender."""
+    a = await srv.client("echoonly", caps=["echo-message"])
+    b = await srv.client("tagger", caps=["message-tags"])
+    await a.send("@+typing=active TAGMSG tagger")
+    assert (await b.expect("TAGMSG")).tags["+typing"] == "active"
+    assert "TAGMSG" not in commands(await a.ping_pong())
+
+
+async def test_server_time_format(srv):
+    """IRCv3 server-time: `time` is UTC in the form YYYY-MM-DDThh:mm:ss.sssZ."""
+    a = await srv.client("timer", caps=["server-time"])
+    b = await srv.client("ticker")
+    await b.send("PRIVMSG timer :tick")
+    m = await a.expect("PRIVMSG")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", m.tags["time"])
+
+
+# == labeled-response, batch ==============================================================
+
+LABEL_CAPS = ["echo-message", "batch", "labeled-response"]
+
+
+async def test_labeled_privmsg_to_several_users_is_batched(srv):
+    """IRCv3 labeled-response: a labeled command with several response lines gets one
+    `labeled-response` BATCH carrying the label; recipients never see the label."""
+    foo = await srv.client("foo", caps=LABEL_CAPS)
+    others = [await srv.client(n, caps=LABEL_CAPS) for n in ("bar", "carl", "alice")]
+    await foo.send("@label=12345 PRIVMSG bar,carl,alice :hi")
+    start = await foo.next_message()
+    assert start.command == "BATCH" and start.tags["label"] == "12345"
+    assert start.params[1] == "labeled-response"
+    for o in others:
+        m = await o.expect("PRIVMSG")
+        assert m.tags == {}
+
+
+@pytest.mark.parametrize("command", ["PRIVMSG", "NOTICE", "TAGMSG"])
+async def test_labeled_message_to_self(srv, command):
+    """IRCv3 labeled-response with echo-message: a labeled message to oneself arrives
+    twice (the delivery and the echo), and exactly one of the two carries the label; no
+    batch is needed for that single response line."""
+    foo = await srv.client("foo", caps=LABEL_CAPS + ["message-tags"])
+    text = "" if command == "TAGMSG" else " :hi"
+    await foo.send(f"@label=12345;+draft/react=x {command} foo{text}")
+    m1, m2 = await foo.next_message(), await foo.next_message()
+    assert [m1.command, m2.command] == [command, command]
+    assert [m.tags.get("label") for m in (m1, m2)].count("12345") == 1
+    assert "label" not in m1.tags or "label" not in m2.tags
+
+
+async def test_labeled_message_to_self_without_echo(srv):
+    """IRCv3 labeled-response: "When a client sends a message to itself, the server MUST
+    NOT include the label tag, except for any acknowledgment sent with echo-message";
+    without echo-message the delivered copy is unlabeled and the command's (empty)
+    response is a labeled ACK."""
+    foo = await srv.client("foo", caps=["batch", "labeled-response"])
+    await foo.send("@label=abc PRIVMSG foo :hi")
+    delivered, ack = await foo.next_message(), await foo.next_message()
+    assert delivered.command == "PRIVMSG" and "label" not in delivered.tags
+    assert ack.command == "ACK" and ack.tags == {"label": "abc"}
+
+
+async def test_labeled_single_none_and_unknown(srv):
+    """IRCv3 labeled-response: one response line is labeled directly (no batch); a
+    command with no response gets a labeled ACK; an unknown command's 421 is labeled;
+    a JOIN's several lines are in a batch whose id is letters, digits and hyphens."""
+    c = await srv.client("lab", caps=["batch", "labeled-response", "message-tags",
+                                      "server-time"])
+    await c.send("@label=98765 PING adhoctestline")
+    pong = await c.next_message()
+    assert pong.command == "PONG" and pong.tags["label"] == "98765"
+    assert pong.params[-1] == "adhoctestline"
+    await c.send("@label=98766 PONG adhoctestline")
+    ack = await c.next_message()
+    assert ack.command == "ACK" and ack.tags["label"] == "98766"
+    await c.send("@label=deadbeef NONEXISTENT_COMMAND")
+    m = await c.next_message()
+    assert m.command == "421" and m.tags["label"] == "deadbeef"
+    await c.send("@label=12345 JOIN #xyz")
+    msgs = await c.collect_until("366")
+    msgs.append(await c.next_message())
+    start, end = msgs[0], msgs[-1]
+    assert start.command == "BATCH" and start.params[1] == "labeled-response"
+    ref = start.params[0][1:]
+    assert re.fullmatch(r"[A-Za-z0-9-]+", ref) and end.params == ["-" + ref]
+    assert all(m.tags["batch"] == ref for m in msgs[1:-1])
+
+
+# == Channel membership replies: multi-prefix, userhost-in-names, no-implicit-names =======
+
+async def test_multi_prefix_in_names_and_who(srv):
+    """IRCv3 multi-prefix: all prefixes, highest rank first, in NAMES and in WHO flags."""
+    c = await srv.client("foo", caps=["multi-prefix"])
+    await join(c, "#chan")
+    await ask(c, "MODE #chan +v foo")
+    names = (await ask(c, "NAMES #chan"))[0]
+    assert names.command == "353" and names.params[2:] == ["#chan", "@+foo"]
+    who = (await ask(c, "WHO #chan"))[0]
+    assert who.command == "352" and "@+" in who.params[6]
+
+
+async def test_userhost_in_names(srv):
+    """IRCv3 userhost-in-names: NAMES entries are full nick!user@host masks."""
+    c = await srv.client("uhn", caps=["userhost-in-names"])
+    await join(c, "#uhn")
+    names = (await ask(c, "NAMES #uhn"))[0]
+    assert names.params[-1] == "@uhn!~uhn@127.0.0.1"
+
+
+async def test_no_implicit_names(srv):
+    """IRCv3 draft/no-implicit-names: JOIN is not followed by NAMES replies; an explicit
+    NAMES still works."""
+    c = await srv.client("quietjoin", caps=["draft/no-implicit-names"])
+    msgs = await ask(c, "JOIN #nin")
+    assert commands(msgs) == ["JOIN"]
+    assert commands(await ask(c, "NAMES #nin")) == ["353", "366"]
+
+
+# == away-notify, account-tag, account-notify, extended-join, chghost, setname ============
+
+async def test_away_notify(srv):
+    """IRCv3 away-notify: members with the capability hear AWAY from a neighbour going
+    away (with the message) and coming back (no parameter), and hear AWAY right after
+    an already-away user's JOIN."""
+    foo = await srv.client("foo", caps=["away-notify"])
+    bar = await srv.client("bar")
+    await join(foo, "#chan")
+    await join(bar, "#chan")
+    await sync(foo)
+    await bar.send("AWAY :i'm going away")
+    m = await foo.expect("AWAY")
+    assert m.source.startswith("bar!") and m.params == ["i'm going away"]
+    await bar.send("AWAY")
+    assert (await foo.expect("AWAY")).params == []
+    baz = await srv.client("baz")
+    await ask(baz, "AWAY :already away")
+    await join(baz, "#chan")
+    msgs = await foo.ping_pong()
+    assert commands(msgs) == ["JOIN", "AWAY"] and msgs[1].params == ["already away"]
+
+
+async def test_account_tag_and_extended_join(srv):
+    """IRCv3 account-tag and extended-join: messages from a logged-in user carry
+    `account=<name>` for clients with account-tag; JOIN is `JOIN #chan <account|*>
+    :<realname>` for clients with extended-join."""
+    foo = await srv.client("foo", caps=["account-tag", "extended-join"])
+    bar = await srv.client("bar", realname="Realname")
+    await join(foo, "#chan")
+    await join(bar, "#chan")
+    assert (await foo.expect("JOIN")).params == ["#chan", "*", "Realname"]
+    srv.state.set_account(srv.state.find_user("bar"), "jilles")
+    await bar.send("PRIVMSG foo :hi")
+    m = await foo.expect("PRIVMSG")
+    assert m.params == ["foo", "hi"] and m.tags["account"] == "jilles"
+    await ask(bar, "PART #chan", "JOIN #chan")
+    assert (await foo.expect("JOIN")).params == ["#chan", "jilles", "Realname"]
+
+
+async def test_chghost_to_capable_neighbours(srv):
+    """IRCv3 chghost: neighbours with the capability (and the user itself, if capable)
+    get `:nick!old@old CHGHOST new_user new_host`."""
+    op = await srv.client("op")
+    await oper_up(op)
+    watcher = await srv.client("observer", caps=["chghost"])
+    target = await srv.client("target", caps=["chghost"])
+    await join(watcher, "#chan")
+    await join(target, "#chan")
+    await sync(watcher)
+    await op.send("CHGHOST target ~b vhost.example.com")
+    for c in (watcher, target):
+        m = await c.expect("CHGHOST")
+        assert m.source == "target!~target@127.0.0.1" and m.params == ["~b", "vhost.example.com"]
+
+
+async def test_chghost_fallback_for_clients_without_the_cap(srv):
+    """IRCv3 chghost, "Fallback": neighbours without the capability SHOULD see the change
+    as QUIT from the old mask, JOIN from the new one and MODE restoring channel status."""
+    op = await srv.client("op")
+    await oper_up(op)
+    oldclient = await srv.client("oldclient")
+    target = await srv.client("target")
+    await join(target, "#chan")          # target created the channel: it is an operator
+    await join(oldclient, "#chan")
+    await op.send("CHGHOST target ~b vhost.example.com")
+    quit_ = await oldclient.expect("QUIT")
+    assert quit_.source == "target!~target@127.0.0.1"
+    join_ = await oldclient.expect("JOIN")
+    assert join_.source == "target!~b@vhost.example.com" and join_.params[0] == "#chan"
+    mode = await oldclient.expect("MODE")
+    assert mode.params[:2] == ["#chan", "+o"] and mode.params[-1] == "target"
+
+
+async def test_setname(srv):
+    """IRCv3 setname: the sender (with the capability) is confirmed with SETNAME, WHOIS
+    shows the new realname, channel neighbours with the capability are told and those
+    without are not."""
+    foo = await srv.client("foo", caps=["setname"])
+    bar = await srv.client("bar", caps=["setname"])
+    baz = await srv.client("baz")
+    for c in (foo, bar, baz):
+        await join(c, "#chan")
+    await sync(foo, bar, baz)
+    await foo.send("SETNAME bar")
+    assert (await foo.expect("SETNAME")).params == ["bar"]
+    whois = [m for m in await ask(foo, "WHOIS foo") if m.command == "311"][0]
+    assert whois.params[-1] == "bar"
+    await sync(bar)
+    await foo.send("SETNAME qux")
+    assert (await bar.expect("SETNAME")).params == ["qux"]
+    assert "SETNAME" not in commands(await baz.ping_pong())
+
+
+async def test_invite_notify(srv):
+    """IRCv3 invite-notify: channel operators with the capability hear `:inviter INVITE
+    target #chan`; members without it (or without the privilege) are not told."""
+    op = await srv.client("chanop")
+    watcher = await srv.client("watcher", caps=["invite-notify"])
+    plain = await srv.client("plain")
+    await join(op, "#inv")
+    await join(watcher, "#inv")
+    await join(plain, "#inv")
+    await ask(op, "MODE #inv +o watcher")
+    await sync(watcher, plain)
+    guest = await srv.client("guest")
+    await op.send("INVITE guest #inv")
+    m = await watcher.expect("INVITE")
+    assert m.source.startswith("chanop!") and m.params == ["guest", "#inv"]
+    assert (await guest.expect("INVITE")).params == ["guest", "#inv"]
+    assert "INVITE" not in commands(await plain.ping_pong())
+
+
+# == MONITOR, extended-monitor ============================================================
+
+async def test_monitor_online_offline(srv):
+    """IRCv3 monitor: adding targets answers 730 RPL_MONONLINE (nick!user@host) for those
+    online and 731 RPL_MONOFFLINE for the others; connects and quits of a watched nick
+    are announced the same way."""
+    foo = await srv.client("foo")
+    bar = await srv.client("bar")
+    msgs = await ask(foo, "MONITOR + bar,baz")
+    assert sorted(commands(msgs)) == ["730", "731"]
+    online = [m for m in msgs if m.command == "730"][0]
+    assert re.fullmatch(r"bar(!.*)?", online.params[1])
+    assert [m for m in msgs if m.command == "731"][0].params[1] == "baz"
+    await bar.send("QUIT :bye")
+    assert (await foo.expect("731")).params[1] == "bar"
+    again = await srv.client("bar")
+    assert (await foo.expect("730")).params[1].startswith("bar")
+    assert again.nick == "bar"
+
+
+async def test_monitor_remove_clear_list_status(srv):
+    """IRCv3 monitor: `MONITOR -` and `MONITOR C` answer nothing and stop notifications;
+    `MONITOR L` lists targets (732) then 733; `MONITOR S` gives 730/731 for each."""
+    foo = await srv.client("foo")
+    watcher2 = await srv.client("other")
+    await ask(foo, "MONITOR + qux")
+    await ask(watcher2, "MONITOR + qux")
+    assert await ask(watcher2, "MONITOR - qux") == []
+    qux = await srv.client("qux")
+    assert commands(await foo.ping_pong()) == ["730"]
+    assert await watcher2.ping_pong() == []
+    assert commands(await ask(foo, "MONITOR + bazbat")) == ["731"]
+    listed = await ask(foo, "MONITOR L")
+    assert listed[-1].command == "733"
+    names = {n for m in listed if m.command == "732" for n in m.params[1].split(",")}
+    assert names == {"qux", "bazbat"}
+    status = sorted(await ask(foo, "MONITOR S"), key=lambda m: m.command)
+    assert commands(status) == ["730", "731"]
+    assert await ask(foo, "MONITOR C") == []
+    assert commands(await ask(foo, "MONITOR L")) == ["733"]
+    assert qux.nick == "qux"
+
+
+async def test_monitor_forbids_masks_and_tracks_nick_changes(srv):
+    """IRCv3 monitor: targets must be nicks (hostmasks are never watched); a nick change
+    to a watched nick gives 730, a case-only change gives nothing, and leaving it gives
+    731 with the current spelling."""
+    bar = await srv.client("bar")
+    msgs = await ask(bar, "MONITOR + *!username@127.0.0.1", "MONITOR + qux")
+    assert "730" not in commands(msgs)
+    baz = await srv.client("baz")
+    assert await bar.ping_pong() == []
+    await baz.send("NICK qux")
+    m = await bar.expect("730")
+    assert re.fullmatch(r"qux(!.*)?", m.params[1])
+    await ask(baz, "NICK QUX")
+    assert await bar.ping_pong() == []
+    await baz.send("NICK bazbat")
+    assert (await bar.expect("731")).params[1] == "QUX"
+
+
+async def test_extended_monitor(srv):
+    """IRCv3 extended-monitor: a watcher with extended-monitor and away-notify (or
+    setname) hears AWAY (or SETNAME) from a watched user it shares no channel with; a
+    watcher without the matching capability hears nothing."""
+    watcher = await srv.client("foo", caps=["extended-monitor", "away-notify", "setname"])
+    blind = await srv.client("blind", caps=["extended-monitor"])
+    await ask(watcher, "MONITOR + bar")
+    await ask(blind, "MONITOR + bar")
+    bar = await srv.client("bar", caps=["setname"])
+    await sync(watcher, blind)
+    await ask(bar, "AWAY :afk")
+    m = await watcher.expect("AWAY")
+    assert m.source.startswith("bar!") and m.params == ["afk"]
+    await ask(bar, "AWAY")
+    assert (await watcher.expect("AWAY")).params == []
+    await ask(bar, "SETNAME :new name")
+    assert (await watcher.expect("SETNAME")).params == ["new name"]
+    assert await blind.ping_pong() == []
+
+
+# == bot mode, UTF8ONLY ===================================================================
+
+async def test_bot_mode(srv):
+    """IRCv3 bot mode: ISUPPORT BOT=<letter>; setting it is echoed as MODE; WHOIS gives
+    335 RPL_WHOISBOT; WHO flags contain the letter; messages carry the `bot` tag for
+    message-tags clients."""
+    bot = await srv.client("botnick")
+    assert (await ask(bot, "MODE botnick +B"))[0].params == ["botnick", "+B"]
+    user = await srv.client("usernick", caps=["message-tags"])
+    whois = [m for m in await ask(user, "WHOIS botnick") if m.command == "335"]
+    assert len(whois) == 1 and whois[0].params[:2] == ["usernick", "botnick"]
+    await join(bot, "#chan")
+    await join(user, "#chan")
+    who = [m for m in await ask(user, "WHO #chan") if m.command == "352"]
+    assert "B" in [m for m in who if m.params[5] == "botnick"][0].params[6]
+    await bot.send("PRIVMSG #chan :beep boop")
+    assert "bot" in (await user.expect("PRIVMSG")).tags
+    await bot.send("PRIVMSG usernick :beep")
+    assert "bot" in (await user.expect("PRIVMSG")).tags
+
+
+async def test_invalid_utf8_is_refused(srv):
+    """IRCv3 UTF8ONLY: with UTF8ONLY advertised, a message with invalid UTF-8 is not
+    relayed and is answered with `FAIL <command> INVALID_UTF8`."""
+    foo = await srv.client("foo")
+    bar = await srv.client("bar")
+    await foo.send("PRIVMSG bar hi")
+    assert (await bar.expect("PRIVMSG")).params == ["bar", "hi"]
+    await foo.send_raw(b"PRIVMSG bar hi\xaa\r\n")
+    m = await foo.next_message()
+    assert m.command == "FAIL" and m.params[:2] == ["PRIVMSG", "INVALID_UTF8"]
+    assert await bar.ping_pong() == []
+
+
+async def test_invalid_utf8_failure_is_labeled(srv):
+    """IRCv3 labeled-response: every response to a labeled command carries the label,
+    including the FAIL INVALID_UTF8 for a line that is not valid UTF-8."""
+    c = await srv.client("bar", caps=["batch", "echo-message", "labeled-response"])
+    await join(c, "#qux")
+    await c.send_raw(b"@label=xyz PRIVMSG #qux hi\xaa\r\n")
+    m = await c.next_message()
+    assert m.command == "FAIL" and m.tags.get("label") == "xyz"
+
+
+# == WHO / WHOX ===========================================================================
+
+async def who_setup(srv):
+    cool = await srv.client("coolNick", realname="My UniqueReal Name")
+    await join(cool, "#chan")
+    other = await srv.client("otherNick")
+    await join(other, "#chan")
+    await sync(cool)
+    return cool, other
+
+
+def check_whoreply(m, flags, channel="*"):
+    assert m.command == "352"
+    assert m.params[:2] == ["otherNick", channel]
+    assert m.params[4:7] == ["test.server", "coolNick", flags]
+    assert re.fullmatch(r"[0-9]+ My UniqueReal Name", m.params[7])
+
+
+async def test_who_star_and_nick_masks(srv):
+    """Modern WHO: `WHO *` lists every visible user; `WHO <nick>` (any case) and a glob
+    over nicks give one 352 each; 315 echoes the mask exactly as sent."""
+    cool, other = await who_setup(srv)
+    msgs = await ask(other, "WHO *")
+    assert commands(msgs) == ["352", "352", "315"] and msgs[-1].params[1] == "*"
+    check_whoreply(sorted(msgs[:2], key=lambda m: m.params[5])[0], "H")
+    for mask in ("coolNick", "coolnick", "coolni*"):
+        msgs = await ask(other, f"WHO {mask}")
+        assert commands(msgs) == ["352", "315"]
+        check_whoreply(msgs[0], "H")
+        assert msgs[1].params[1] == mask
+
+
+async def test_who_flags_away_oper_and_channel(srv):
+    """Modern WHO, RPL_WHOREPLY flags: H/G for here/gone, `*` for an operator; `WHO
+    #chan` gives the channel in each reply and the member's prefix in the flags; a nick
+    that does not exist gives only 315."""
+    cool, other = await who_setup(srv)
+    await oper_up(cool)
+    await ask(cool, "AWAY :be right back")
+    msgs = await ask(other, "WHO coolNick")
+    check_whoreply(msgs[0], "G*")
+    for mask in ("#chan", "#CHAN"):
+        msgs = await ask(other, f"WHO {mask}")
+        assert commands(msgs) == ["352", "352", "315"] and msgs[-1].params[1] == mask
+        mine = [m for m in msgs[:2] if m.params[5] == "coolNick"][0]
+        check_whoreply(mine, "G*@", "#chan")
+    assert commands(await ask(other, "WHO idontexist")) == ["315"]
+
+
+async def test_who_respects_invisibility_for_masks_only(srv):
+    """Modern WHO: a +i user is hidden from mask searches by strangers, but shown for
+    its exact nick and to users sharing a channel."""
+    evan = await srv.client("evan")
+    await ask(evan, "MODE evan +i")
+    shiv = await srv.client("shivaram")
+    assert commands(await ask(shiv, "WHO eva*")) == ["315"]
+    assert commands(await ask(shiv, "WHO evan")) == ["352", "315"]
+    await join(evan, "#test")
+    await join(shiv, "#test")
+    assert commands(await ask(shiv, "WHO eva*")) == ["352", "315"]
+
+
+async def test_whox_fields_and_token(srv):
+    """IRCv3 WHOX: `WHO <mask> %<fields>[,<token>]` answers 354 with the requested fields
+    in the fixed order t c u i h s n f d l a o r (whatever order they were asked in);
+    the account is 0 when not logged in."""
+    cool, other = await who_setup(srv)
+    for fields in ("tcuihsnfdlaor", "roaldfnshiuct"):
+        msgs = await ask(other, f"WHO coolNick %{fields},123")
+        assert commands(msgs) == ["354", "315"]
+        p = msgs[0].params
+        assert p[0] == "otherNick" and p[1] == "123" and p[2] in ("#chan", "*")
+        assert p[3] == "~coolnick" and p[6:8] == ["test.server", "coolNick"]
+        assert re.fullmatch(r"H@?", p[8]) and p[10].isdigit() and p[11] == "0"
+        assert p[13] == "My UniqueReal Name"
+    assert (await ask(other, "WHO coolNick %tn,321"))[0].params == ["otherNick", "321", "coolNick"]
+    assert (await ask(other, "WHO coolNick %na"))[0].params == ["otherNick", "coolNick", "0"]
+
+
+# == WHOIS / WHOWAS =======================================================================
+
+async def test_whois_numerics(srv):
+    """Modern WHOIS: replies come from the documented set (311, 319, 312, 313, 301, 317,
+    671, 330, 338, 378, 379, 307, 335), 311 is `<nick> <user> <host> * :<realname>`,
+    319 lists channels with prefixes, 301 carries the away text, 318 ends it; a server
+    parameter naming this server (or a nick on it) is accepted."""
+    allowed = {"311", "319", "312", "313", "301", "317", "671", "330", "338", "378", "379",
+               "307", "335"}
+    asker = await srv.client("nick1")
+    target = await srv.client("nick2")
+    await join(target, "#chan1", "#chan2")
+    await ask(target, "AWAY :I'm on a break")
+    for query in ("WHOIS nick2", "WHOIS test.server nick2", "WHOIS nick2 nick2"):
+        msgs = await ask(asker, query)
+        assert msgs[-1].command == "318" and msgs[-1].params[:2] == ["nick1", "nick2"]
+        assert set(commands(msgs[:-1])) <= allowed
+        by = {m.command: m for m in msgs}
+        assert by["311"].params[:2] == ["nick1", "nick2"] and by["311"].params[4] == "*"
+        assert by["311"].params[3] not in ("nick2", "~nick2")
+        assert set(by["319"].params[2].split()) == {"@#chan1", "@#chan2"}
+        assert by["312"].params[2] == "test.server"
+        assert by["301"].params == ["nick1", "nick2", "I'm on a break"]
+
+
+async def test_whowas(srv):
+    """RFC 1459 4.5.3 / RFC 2812 3.6.3 WHOWAS: most recent entry first, 314 is
+    `<nick> <user> <host> * :<realname>`, a positive count limits the entries and a
+    non-positive one gives all, 406 for an unknown nick, and 369 always ends the reply."""
+    asker = await srv.client("nick1")
+    for ident in ("ident2", "ident3"):
+        c = await srv.client()
+        await registration_burst(c, "NICK nick2", f"USER {ident} 0 * :Realname")
+        await c.send("QUIT :bye")
+        await until_closed(c)
+    both = ["~ident3", "~ident2"]
+    for query, idents in (("WHOWAS nick2", both), ("WHOWAS nick2 1", ["~ident3"]),
+                          ("WHOWAS nick2 2", both), ("WHOWAS nick2 0", both),
+                          ("WHOWAS nick2 -1", both)):
+        msgs = await ask(asker, query)
+        users = [m for m in msgs if m.command == "314"]
+        assert [m.params[2] for m in users] == idents
+        assert all(m.params[1] == "nick2" and m.params[4:] == ["*", "Realname"] for m in users)
+        assert set(commands(msgs)) <= {"314", "312", "369"} and msgs[-1].command == "369"
+        assert all(m.params[2] == "test.server" for m in msgs if m.command == "312")
+    msgs = await ask(asker, "WHOWAS nobody")
+    assert commands(msgs) == ["406", "369"] and msgs[1].params[:2] == ["nick1", "nobody"]
+
+
+# == LIST / ELIST =========================================================================
+
+async def list_names(client, line="LIST"):
+    msgs = await ask(client, line)
+    assert msgs[-1].command == "323"
+    assert set(commands(msgs)) <= {"321", "322", "323"}
+    return {m.params[1] for m in msgs if m.command == "322"}
+
+
+async def test_list_basics(srv):
+    """RFC 1459 4.2.6 / RFC 2812 3.2.6 LIST: no channel gives just the end (323, maybe
+    after 321); one channel gives one 322; a nonexistent channel is no error; a secret
+    channel is listed only to its members."""
+    foo = await srv.client("foo")
+    bar = await srv.client("bar")
+    assert await list_names(bar) == set()
+    await join(foo, "#chan")
+    assert await list_names(bar) == {"#chan"}
+    assert await list_names(bar, "LIST #nonexistent") == set()
+    await ask(foo, "MODE #chan +s")
+    assert await list_names(foo) == {"#chan"}
+    assert await list_names(bar) == set()
+
+
+async def test_elist_masks_and_user_counts(srv):
+    """Modern ELIST M/N/U: `LIST <mask>` and `LIST !<mask>` filter by name; `LIST >n` and
+    `LIST <n` by member count."""
+    foo = await srv.client("foo")
+    bar = await srv.client("bar")
+    await join(foo, "#chan1", "#chan2")
+    await join(bar, "#chan2")
+    for line, expected in (("LIST *an1", {"#chan1"}), ("LIST #c*n2", {"#chan2"}),
+                           ("LIST *an3", set()), ("LIST #ch*", {"#chan1", "#chan2"}),
+                           ("LIST !*an1", {"#chan2"}), ("LIST !#ch*", set()),
+                           ("LIST >0", {"#chan1", "#chan2"}), ("LIST <1", set()),
+                           ("LIST >1", {"#chan2"}), ("LIST <2", {"#chan1"})):
+        assert await list_names(bar, line) == expected, line
+
+
+async def test_elist_creation_and_topic_time(srv):
+    """Modern ELIST C/T: `C<n`/`T<n` select channels created / topics set less than n
+    minutes ago, `C>n`/`T>n` more than n minutes ago."""
+    foo = await srv.client("foo")
+    await join(foo, "#old", "#new")
+    await ask(foo, "TOPIC #old :First", "TOPIC #new :Second")
+    old = srv.state.find_channel("#old")
+    old.created -= 180
+    old.topic_time -= 180
+    for kind in ("C", "T"):
+        assert await list_names(foo, f"LIST {kind}>2") == {"#old"}
+        assert await list_names(foo, f"LIST {kind}<2") == {"#new"}
+        assert await list_names(foo, f"LIST {kind}<10") == {"#old", "#new"}
+
+
+# == JOIN / PART / TOPIC / NAMES ==========================================================
+
+async def test_join_replies(srv):
+    """RFC 2812 3.2.1: a successful JOIN is confirmed with JOIN, then 353 (which includes
+    the joiner, `=`/`*`/`@` symbol) and 366; joining again is harmless."""
+    foo = await srv.client("foo")
+    msgs = await ask(foo, "JOIN #chan")
+    assert commands(msgs) == ["JOIN", "353", "366"]
+    assert msgs[1].params == ["foo", "=", "#chan", "@foo"]
+    for m in await ask(foo, "JOIN #chan"):
+        assert m.command != "353" or m.params[3] == "@foo"
+
+
+async def test_join_empty_and_too_long_names(srv):
+    """Modern JOIN: an empty channel list is 461 ERR_NEEDMOREPARAMS; a name longer than
+    ISUPPORT CHANNELLEN is refused with 403 ERR_NOSUCHCHANNEL (a name exactly that long
+    is fine)."""
+    foo = await srv.client("foo")
+    assert commands(await ask(foo, "JOIN :")) == ["461"]
+    ok = "#" + "a" * 63
+    assert (await ask(foo, f"JOIN {ok}"))[0].params == [ok]
+    bad = "#" + "b" * 64
+    m = (await ask(foo, f"JOIN {bad}"))[0]
+    assert m.command == "403" and m.params[:2] == ["foo", bad]
+
+
+async def test_chanlimit(make_server):
+    """Modern CHANLIMIT: joining past the advertised limit is refused with 405."""
+    s = await make_server(limits={"flood_control": False, "max_channels": 3})
+    foo = await s.client("foo")
+    await join(foo, "#chan0", "#chan1", "#chan2")
+    m = (await ask(foo, "JOIN #chan"))[0]
+    assert m.command == "405" and m.params[:2] == ["foo", "#chan"]
+
+
+async def test_part(srv):
+    """RFC 1459 4.2.2 / RFC 2812 3.2.2 PART: both the parting member and the others get
+    PART, with the part message when one is given; parting a channel one is not on is
+    442 (403 when it does not exist)."""
+    bar = await srv.client("bar")
+    baz = await srv.client("baz")
+    assert commands(await ask(bar, "PART #chan"))[0] in ("442", "403")
+    await join(bar, "#chan")
+    assert commands(await ask(baz, "PART #chan")) == ["442"]
+    await join(baz, "#chan")
+    await sync(bar)
+    await bar.send("PART #chan :bye everyone")
+    assert (await bar.expect("PART")).params == ["#chan", "bye everyone"]
+    assert (await baz.expect("PART")).params == ["#chan", "bye everyone"]
+
+
+async def test_topic(srv):
+    """RFC 2812 3.2.4 TOPIC: members see TOPIC changes; with +t only operators may set it
+    (482, even for voiced users); without +t anyone on the channel may; RPL_NOTOPIC only
+    answers an explicit query; an empty topic clears it; JOIN sends 332 and 333."""
+    bar = await srv.client("bar")
+    qux = await srv.client("qux")
+    assert commands(await ask(qux, "TOPIC #test"))[0] in ("403", "442")
+    await join(bar, "#test")
+    msgs = await ask(qux, "JOIN #test")
+    assert "331" not in commands(msgs)
+    assert commands(await ask(qux, "TOPIC #test")) == ["331"]
+    await sync(bar)
+    await bar.send("TOPIC #test :new topic")
+    assert (await bar.expect("TOPIC")).params == ["#test", "new topic"]
+    assert (await qux.expect("TOPIC")).params == ["#test", "new topic"]
+    assert commands(await ask(qux, "TOPIC #test :mine")) == ["482"]
+    await ask(bar, "MODE #test +v qux")
+    await sync(qux)
+    assert commands(await ask(qux, "TOPIC #test :mine")) == ["482"]
+    await ask(bar, "MODE #test -t")
+    await sync(qux)
+    await qux.send("TOPIC #test :T0P1C")
+    assert (await bar.expect("TOPIC")).params == ["#test", "T0P1C"]
+    await sync(qux)
+    buzz = await srv.client("buzz")
+    msgs = await ask(buzz, "JOIN #test")
+    assert [m.params for m in msgs if m.command == "332"] == [["buzz", "#test", "T0P1C"]]
+    assert commands(msgs).count("333") == 1
+    await sync(bar)
+    await bar.send("TOPIC #test :")
+    assert (await qux.expect("TOPIC")).params == ["#test", ""]
+    assert "332" not in commands(await ask(await srv.client("late"), "JOIN #test"))
+
+
+async def test_names(srv):
+    """RFC 2812 3.2.5 / Modern NAMES: `353 <client> = <channel> :<entries>` without a
+    trailing space, then 366; an invalid or unknown channel gives only 366 with the name
+    as given."""
+    n1 = await srv.client("nick1")
+    n2 = await srv.client("nick2")
+    await join(n1, "#chan")
+    await join(n2, "#chan")
+    await sync(n1)
+    msgs = await ask(n1, "NAMES #chan")
+    assert commands(msgs) == ["353", "366"]
+    assert msgs[0].params[:3] == ["nick1", "=", "#chan"]
+    assert re.fullmatch(r"(nick2 @nick1|@nick1 nick2)", msgs[0].params[3])
+    for name in ("invalid", "#nonexisting"):
+        m = await ask(n1, f"NAMES {name}")
+        assert commands(m) == ["366"] and m[0].params[:2] == ["nick1", name]
+
+
+async def test_channel_casemapping(srv):
+    """RFC 1459 2.2 casemapping (CASEMAPPING=rfc1459): `[]\\~` are the lower-case of
+    `{}|^`, so `#F]|oo{` and `#f}\\oo[` are the same channel; `#Foo` and `#fooa` are not."""
+    foo = await srv.client("foo")
+    bar = await srv.client("bar")
+    for one, two, same in (("#Foo", "#foo", True), ("#F]|oo{", "#f}\\oo[", True),
+                           ("#F}o\\o[", "#f]o|o{", True), ("#Bar", "#bara", False)):
+        await join(foo, one)
+        await join(bar, two)
+        seen = "JOIN" in commands(await foo.ping_pong())
+        assert seen == same, (one, two)
+        await ask(foo, "JOIN 0")
+        await ask(bar, "JOIN 0")
+
+
+# == INVITE / KICK ========================================================================
+
+async def test_invite(srv):
+    """Modern INVITE: 401 for an unknown nick; success is 341 `<client> <nick> <channel>`
+    to the inviter and `:inviter INVITE <nick> <channel>` to the invitee, who may then
+    join a +i channel once; other members are not told; 442 when the inviter is not on
+    the channel; 443 when the invitee already is; 482 from a non-op on a +i channel."""
+    foo = await srv.client("foo")
+    await join(foo, "#chan")
+    await ask(foo, "MODE #chan +i")
+    assert commands(await ask(foo, "INVITE bar #chan")) == ["401"]
+    bar = await srv.client("bar")
+    assert commands(await ask(bar, "JOIN #chan")) == ["473"]
+    msgs = await ask(foo, "INVITE bar #chan")
+    assert msgs[0].command == "341" and msgs[0].params == ["foo", "bar", "#chan"]
+    inv = await bar.expect("INVITE")
+    assert inv.source.startswith("foo!") and inv.params == ["bar", "#chan"]
+    await join(bar, "#chan")
+    await sync(foo)
+    assert commands(await ask(foo, "INVITE bar #chan"))[0] == "443"
+    baz = await srv.client("baz")
+    m = (await ask(baz, "INVITE bar #chan"))[0]
+    assert m.command == "442" and m.params[:2] == ["baz", "#chan"]
+    await ask(foo, "MODE #chan -o foo")
+    m = (await ask(foo, "INVITE baz #chan"))[0]
+    assert m.command == "482" and m.params[:2] == ["foo", "#chan"]
+    assert "INVITE" not in commands(await bar.ping_pong())
+
+
+async def test_invite_unopped_and_ban_override(srv):
+    """RFC 2812 3.2.7: on a channel without +i any member may invite; an invitation
+    lets a banned user in, and is used up by that one JOIN."""
+    alice = await srv.client("alice")
+    await join(alice, "#alice")
+    await ask(alice, "MODE #alice +b bob!*@*", "MODE #alice -o alice")
+    bob = await srv.client("bob")
+    assert "474" in commands(await ask(bob, "JOIN #alice"))
+    assert commands(await ask(alice, "INVITE bob #alice")) == ["341"]
+    assert "JOIN" in commands(await ask(bob, "JOIN #alice"))
+    await ask(bob, "PART #alice")
+    assert "474" in commands(await ask(bob, "JOIN #alice"))
+
+
+async def test_kick(srv):
+    """RFC 2812 3.2.8 KICK: every member sees `KICK #chan nick :reason`; without a reason
+    the kicker's nick is used; a non-member gets 442/482/403, a non-op member 482; an
+    operator may kick other operators; a nonexistent channel is 403."""
+    foo = await srv.client("foo")
+    bar = await srv.client("bar")
+    baz = await srv.client("baz")
+    for c in (foo, bar, baz):
+        await join(c, "#chan")
+    await sync(foo, bar)
+    await foo.send("KICK #chan bar :bye")
+    for c in (bar, baz):
+        assert (await c.expect("KICK")).params == ["#chan", "bar", "bye"]
+    await join(bar, "#chan")
+    await sync(foo, baz)
+    await foo.send("KICK #chan bar")
+    assert (await baz.expect("KICK")).params == ["#chan", "bar", "foo"]
+    qux = await srv.client("qux")
+    assert commands(await ask(qux, "KICK #chan baz"))[0] in ("442", "482", "403")
+    assert commands(await ask(baz, "KICK #chan foo")) == ["482"]
+    await ask(foo, "MODE #chan +o baz")
+    await sync(baz)
+    await baz.send("KICK #chan foo")
+    assert (await foo.expect("KICK")).params[1] == "foo"
+    assert commands(await ask(qux, "KICK #nochan qux")) == ["403"]
+
+
+@pytest.mark.parametrize("line", ["KICK #chan bar,baz :bye", "KICK #chan,#chan bar,baz :bye"])
+async def test_kick_several_targets(srv, line):
+    """RFC 2812 3.2.8 / Modern KICK (TARGMAX=KICK:n): one channel with several users, or
+    as many channels as users in pairs; each kick reaches members as its own
+    single-target KICK message."""
+    clients = [await srv.client(n) for n in ("foo", "bar", "baz", "qux")]
+    for c in clients:
+        await join(c, "#chan")
+    await sync(*clients)
+    await clients[0].send(line)
+    kicks = [await clients[3].expect("KICK"), await clients[3].expect("KICK")]
+    assert sorted(k.params[1] for k in kicks) == ["bar", "baz"]
+    assert all(k.params[0] == "#chan" and k.params[2] == "bye" for k in kicks)
+    # two channels for three nicks is neither form
+    await sync(clients[0])
+    assert commands(await ask(clients[0], "KICK #chan,#chan qux,foo,bar :x")) == ["461"]
+
+
+# == MODE =================================================================================
+
+async def test_channel_mode_query_and_clear(srv):
+    """Modern MODE / 324 RPL_CHANNELMODEIS / 329 RPL_CREATIONTIME: `MODE #chan` answers
+    324 and 329; removing every listed mode is echoed as one MODE, after which the mode
+    string is just `+`."""
+    op = await srv.client("chanop")
+    await join(op, "#chan")
+    await ask(op, "MODE #chan +int")
+    msgs = await ask(op, "MODE #chan")
+    assert commands(msgs) == ["324", "329"]
+    modes = msgs[0].params[2]
+    assert modes[0] == "+" and {"i", "n", "t"} <= set(modes[1:])
+    echo = (await ask(op, f"MODE #chan -{modes[1:]}"))[0]
+    assert echo.command == "MODE" and echo.params[1][0] == "-"
+    assert set(echo.params[1][1:]) == set(modes[1:])
+    assert (await ask(op, "MODE #chan"))[0].params == ["chanop", "#chan", "+"]
+
+
+async def test_channel_operator_mode_errors(srv):
+    """Modern channel operators / MODE: +o from a non-op is only 482; a target not on the
+    channel is only 441; an unknown nick only 401; an unknown channel only 403; success
+    is echoed to the channel."""
+    op = await srv.client("chanop")
+    plain = await srv.client("unprivileged")
+    other = await srv.client("unrelated")
+    await join(op, "#chan")
+    await join(plain, "#chan", "#unrelated")
+    await join(other, "#unrelated")
+    await sync(op, plain)
+    assert commands(await ask(plain, "MODE #chan +o unprivileged")) == ["482"]
+    assert commands(await ask(op, "MODE #chan +o unrelated")) == ["441"]
+    assert commands(await ask(op, "MODE #chan +o nobody")) == ["401"]
+    assert commands(await ask(op, "MODE #nonexistentchan +o chanop")) == ["403"]
+    assert commands(await ask(op, "MODE #unrelated +o unprivileged"))[0] in ("442", "482")
+    msgs = await ask(op, "MODE #chan +o unprivileged")
+    assert [(m.command, m.params) for m in msgs] == [("MODE", ["#chan", "+o", "unprivileged"])]
+    assert (await plain.expect("MODE")).params == ["#chan", "+o", "unprivileged"]
+
+
+@pytest.mark.parametrize("key", ["passphrase with spaces", "long" * 100, ""])
+async def test_key_validation(srv, key):
+    """Modern key channel mode: a key with spaces, too long, or empty is refused (696
+    ERR_INVALIDMODEPARAM `<chan> k * :text` or 525 ERR_INVALIDKEY), never 400, and never
+    set as given."""
+    bar = await srv.client("bar")
+    await join(bar, "#chan")
+    msgs = await ask(bar, f"MODE #chan +k :{key}")
+    got = commands(msgs)
+    assert "400" not in got and "MODE" not in got
+    assert set(got) & {"696", "525"}
+    for m in msgs:
+        if m.command == "696":
+            assert m.params[:4] == ["bar", "#chan", "k", "*"]
+    foo = await srv.client("foo")
+    assert "JOIN" in commands(await ask(foo, "JOIN #chan"))
+
+
+async def test_key_mode(srv):
+    """RFC 1459 4.2.3.1 key mode: JOIN without the key or with a wrong one is 475 and
+    does not join; with the key it does."""
+    bar = await srv.client("bar")
+    await join(bar, "#chan")
+    await ask(bar, "MODE #chan +k beer")
+    qux = await srv.client("qux")
+    for line in ("JOIN #chan", "JOIN #chan bees"):
+        got = commands(await ask(qux, line))
+        assert "475" in got and "JOIN" not in got
+    assert commands(await ask(qux, "JOIN #chan beer"))[0] == "JOIN"
+
+
+async def test_limit_mode(srv):
+    """RFC 1459 4.2.3.1 / Modern client limit mode: +l n refuses joins past n members
+    with 471 (only that); -l lifts it; lowering below the member count keeps members;
+    an invitation bypasses the limit."""
+    op = await srv.client("chanop")
+    await join(op, "#chan")
+    assert (await ask(op, "MODE #chan +l 1"))[0].params == ["#chan", "+l", "1"]
+    u2 = await srv.client("user2")
+    msgs = await ask(u2, "JOIN #chan")
+    assert commands(msgs) == ["471"] and msgs[0].params[:2] == ["user2", "#chan"]
+    assert (await ask(op, "MODE #chan -l"))[0].params == ["#chan", "-l"]
+    await join(u2, "#chan")
+    await ask(op, "MODE #chan +l 1")
+    u3 = await srv.client("user3")
+    assert commands(await ask(u3, "JOIN #chan")) == ["471"]
+    await ask(op, "INVITE user3 #chan")
+    await u3.expect("INVITE")
+    assert commands(await ask(u3, "JOIN #chan"))[0] == "JOIN"
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "abc", ""])
+async def test_limit_invalid_values(srv, limit):
+    """Modern client limit mode: an invalid limit is ignored, or refused with 696
+    ERR_INVALIDMODEPARAM `<client> <chan> l <param> :<text>`; no limit is set."""
+    op = await srv.client("chanop")
+    await join(op, "#chan")
+    msgs = await ask(op, f"MODE #chan +l :{limit}")
+    for m in msgs:
+        assert m.command == "696"
+        assert len(m.params) == 5 and m.params[:3] == ["chanop", "#chan", "l"]
+    for nick in ("user2", "user3"):
+        c = await srv.client(nick)
+        assert commands(await ask(c, "JOIN #chan"))[0] == "JOIN"
+
+
+async def test_ban_mode(srv):
+    """RFC 1459 4.2.3.1 ban mode: a matching ban refuses JOIN with 474; removing it with a
+    mask equal under the casemapping lets the user in."""
+    op = await srv.client("chanop")
+    await join(op, "#chan")
+    assert commands(await ask(op, "MODE #chan +b BAR!*@*")) == ["MODE"]
+    bar = await srv.client("Bar")
+    assert commands(await ask(bar, "JOIN #chan")) == ["474"]
+    assert commands(await ask(op, "MODE #chan -b bar!*@*")) == ["MODE"]
+    assert commands(await ask(bar, "JOIN #chan"))[0] == "JOIN"
+    await ask(op, "MODE #chan +b a[b]!*@*")
+    assert (await ask(op, "MODE #chan -b A{B}!*@*"))[0].params == ["#chan", "-b", "a[b]!*@*"]
+    assert commands(await ask(op, "MODE #chan +b")) == ["368"]
+
+
+async def test_invite_exception_mode(srv):
+    """Modern invite-exception mode (INVEX): +I masks may join a +i channel without an
+    invitation; the list is 346 `<chan> <mask> [<setter> <time>]` then 347; removing the
+    entry restores the refusal; without +i it changes nothing."""
+    op = await srv.client("chanop")
+    await join(op, "#chan")
+    await ask(op, "MODE #chan +i")
+    bar = await srv.client("Bar")
+    assert commands(await ask(bar, "JOIN #chan")) == ["473"]
+    assert (await ask(op, "MODE #chan +I bar!*@*"))[0].params == ["#chan", "+I", "bar!*@*"]
+    listed = await ask(op, "MODE #chan +I")
+    assert commands(listed) == ["346", "347"]
+    assert listed[0].params[:3] == ["chanop", "#chan", "bar!*@*"]
+    assert re.fullmatch(r"chanop(!.*@.*)?", listed[0].params[3]) and listed[0].params[4].isdigit()
+    assert commands(await ask(bar, "JOIN #chan"))[0] == "JOIN"
+    await ask(bar, "PART #chan")
+    await sync(op)
+    assert (await ask(op, "MODE #chan -I bar!*@*"))[0].params == ["#chan", "-I", "bar!*@*"]
+    assert commands(await ask(bar, "JOIN #chan")) == ["473"]
+
+
+async def test_moderated_and_no_external(srv):
+    """RFC 1459 4.2.3.1 / RFC 2812: +m lets only voiced and operators speak (404 for the
+    others, nothing relayed); +n refuses messages from outside (404); -n allows them."""
+    op = await srv.client("chanop")
+    baz = await srv.client("baz")
+    await join(op, "#chan")
+    assert commands(await ask(baz, "PRIVMSG #chan :outside")) == ["404"]
+    await ask(op, "MODE #chan -n")
+    await baz.send("PRIVMSG #chan :outside ok")
+    assert (await op.expect("PRIVMSG")).params == ["#chan", "outside ok"]
+    await ask(op, "MODE #chan +m")
+    await join(baz, "#chan")
+    await sync(op)
+    assert commands(await ask(baz, "PRIVMSG #chan :hi from baz")) == ["404"]
+    assert await op.ping_pong() == []
+    await ask(op, "MODE #chan +v baz")
+    await sync(baz)
+    await baz.send("PRIVMSG #chan :hi again from baz")
+    assert (await op.expect("PRIVMSG")).params == ["#chan", "hi again from baz"]
+
+
+async def test_user_mode_replies(srv):
+    """RFC 2812 3.1.5 user MODE: `MODE <own nick>` is 221; another user's modes are 502;
+    +i is echoed; an unknown letter is 501."""
+    c = await srv.client("moder")
+    other = await srv.client("other")
+    assert commands(await ask(c, "MODE moder")) == ["221"]
+    assert commands(await ask(c, "MODE other")) == ["502"]
+    assert (await ask(c, "MODE moder +i"))[0].params == ["moder", "+i"]
+    assert "501" in commands(await ask(c, "MODE moder +Z"))
+    assert other.nick == "other"
+
+
+# == PRIVMSG / NOTICE / STATUSMSG =========================================================
+
+async def test_privmsg_basics(srv):
+    """RFC 2812 3.3.1 PRIVMSG: members get exactly one copy; private messages reach the
+    nick; 401 `<client> <nick>` for an unknown nick, 401/403/404 for an unknown channel;
+    an empty text is 412 and nothing is relayed."""
+    foo = await srv.client("foo")
+    bar = await srv.client("bar")
+    await join(foo, "#chan")
+    await join(bar, "#chan")
+    await sync(foo)
+    await ask(foo, "PRIVMSG #chan :hello there")
+    msgs = await bar.ping_pong()
+    assert [(m.command, m.params) for m in msgs] == [("PRIVMSG", ["#chan", "hello there"])]
+    await foo.send("PRIVMSG bar :hey there!")
+    assert (await bar.expect("PRIVMSG")).params == ["bar", "hey there!"]
+    m = (await ask(foo, "PRIVMSG nobody :hey"))[0]
+    assert m.command == "401" and m.params[:2] == ["foo", "nobody"]
+    assert commands(await ask(foo, "PRIVMSG #nonexistent :hi"))[0] in ("401", "403", "404")
+    assert commands(await ask(foo, "PRIVMSG #chan :")) == ["412"]
+    assert await bar.ping_pong() == []
+
+
+async def test_notice_failures_are_reported_to_the_sender(srv):
+    """RFC 1459 4.4.2 says servers send no error reply to a NOTICE. We deliberately do,
+    as InspIRCd and Solanum do: our delivery contract (DESIGN.md) is that nothing is
+    dropped without a word, and a numeric cannot start a reply loop between bots.
+    A NOTICE that can be delivered is."""
+    foo = await srv.client("foo")
+    bar = await srv.client("bar")
+    assert commands(await ask(foo, "NOTICE #nonexistent :hello there")) == ["403"]
+    assert commands(await ask(foo, "NOTICE nobody :hello there")) == ["401"]
+    await join(bar, "#chan")
+    assert commands(await ask(foo, "NOTICE #chan :from outside (+n)")) == ["404"]
+    await join(foo, "#chan")
+    await sync(bar)
+    await foo.send("NOTICE #chan :hello there")
+    assert (await bar.expect("NOTICE")).params == ["#chan", "hello there"]
+
+
+async def test_statusmsg(srv):
+    """Modern STATUSMSG: `PRIVMSG @#chan` reaches only channel operators, with the target
+    kept as `@#chan`; the sender gets no error."""
+    chanop = await srv.client("chanop")
+    joe = await srv.client("joe")
+    schmoe = await srv.client("schmoe")
+    for c in (chanop, joe, schmoe):
+        await join(c, "#chan")
+    await sync(chanop, joe)
+    for sender in (schmoe, chanop):
+        assert await ask(sender, "privmsg @#chan :this message is for operators") == []
+        if sender is schmoe:
+            assert (await chanop.expect("PRIVMSG")).params == ["@#chan",
+                                                               "this message is for operators"]
+    assert "PRIVMSG" not in commands(await joe.ping_pong())
+
+
+async def test_line_length_limits(srv):
+    """Modern "Message format": a line of 510 bytes plus CRLF is accepted (a relayed or
+    echoed copy may be cut on a character boundary); 511 bytes is 417 ERR_INPUTTOOLONG
+    and the connection stays usable."""
+    bar = await srv.client("bar")
+    line = "PING " + "x" * (512 - 7)
+    assert len(line) == 510
+    await bar.send(line)
+    pong = await bar.next_message()
+    assert pong.command == "PONG" and "x" * 450 in pong.params[-1]
+    assert commands(await ask(bar, "PING " + "x" * (512 - 6))) == ["417"]
+    await join(bar, "#test_channel")
+
+
+async def test_split_input_is_reassembled_and_long_relays_cut_cleanly(srv):
+    """Modern "Message format": input split across packets forms one line; a relayed line
+    longer than 512 bytes is cut to fit, on a UTF-8 character boundary (UTF8ONLY)."""
+    a = await srv.client("nick1")
+    b = await srv.client("nick2")
+    payload = "a" * (512 - len("PRIVMSG nick2 :") - 2 - 4) + "😃"
+    for ch in f"PRIVMSG nick2 :{payload}\r\n".encode():
+        await a.send_raw(bytes([ch]))
+    got = await b.expect("PRIVMSG")
+    assert payload.startswith(got.params[1]) and len(got.params[1]) > 400
+    raw = f":nick1!~nick1@127.0.0.1 PRIVMSG nick2 :{got.params[1]}\r\n".encode()
+    assert len(raw) <= 512
+
+
+# == Queries and server information =======================================================
+
+async def test_ping(srv):
+    """Modern PING: `PING <token>` is answered `PONG <server> <token>`; no token is 409
+    ERR_NOORIGIN (or 461)."""
+    foo = await srv.client("foo")
+    await foo.send("PING abcdef")
+    assert (await foo.next_message()).params == ["test.server", "abcdef"]
+    await foo.send("PING")
+    m = await foo.next_message()
+    assert m.command in ("409", "461") and m.params[0] == "foo"
+
+
+async def test_away_replies(srv):
+    """RFC 2812 3.1.6 / Modern AWAY: 306 when marked away, 305 when back; 301 with the
+    away text answers a PRIVMSG and appears in WHOIS; USERHOST shows `-` for away and
+    `+` for here; nothing extra once back."""
+    bar = await srv.client("bar")
+    qux = await srv.client("qux")
+    assert commands(await ask(qux, "USERHOST bar"))[0] == "302"
+    assert re.fullmatch(r"bar=\+.*", (await ask(qux, "USERHOST bar"))[0].params[1])
+    assert "306" in commands(await ask(bar, "AWAY :I'm not here right now"))
+    m = (await ask(qux, "PRIVMSG bar :what's up"))[0]
+    assert m.command == "301" and m.params == ["qux", "bar", "I'm not here right now"]
+    away = [m for m in await ask(qux, "WHOIS bar") if m.command == "301"]
+    assert len(away) == 1
+    assert re.fullmatch(r"bar=-.*", (await ask(qux, "USERHOST bar"))[0].params[1])
+    assert "305" in commands(await ask(bar, "AWAY"))
+    assert await ask(qux, "PRIVMSG bar :what's up") == []
+
+
+async def test_ison_and_userhost(srv):
+    """RFC 2812 4.9 ISON and 4.8 USERHOST: ISON answers one 303 with the online nicks as
+    they are spelled on the server; USERHOST answers 302 with `nick[*]=<+|->user@host`
+    entries, `*` marking operators."""
+    a = await srv.client("Alpha")
+    b = await srv.client("beta")
+    await oper_up(b)
+    m = (await ask(a, "ISON alpha BETA gamma"))[0]
+    assert m.command == "303" and m.params[1].split() == ["Alpha", "beta"]
+    m = (await ask(a, "USERHOST alpha beta gamma"))[0]
+    assert m.params[1].split() == ["Alpha=+~alpha@127.0.0.1", "beta*=+~beta@127.0.0.1"]
+
+
+async def test_lusers(srv):
+    """RFC 2812 3.4.2 / Modern LUSERS: each numeric once, all addressed to the client;
+    251 has visible, invisible and server counts, and visible + invisible = users; 265
+    and 266 give current and max; 253 counts unregistered connections and 252 opers."""
+    bar = await srv.client("bar")
+
+    async def lusers():
+        msgs = await ask(bar, "LUSERS")
+        assert len(set(commands(msgs))) == len(msgs)
+        assert all(m.params[0] == "bar" for m in msgs)
+        by = {m.command: m for m in msgs}
+        visible, invisible, _servers = map(int, re.findall(r"\d+", by["251"].params[1])[:3])
+        local = by["265"].params[1:3]
+        assert visible + invisible == int(local[0])
+        assert re.findall(r"\d+", by["255"].params[1])[0] == local[0]
+        return (int(by.get("253").params[1]) if "253" in by else 0, int(local[0]),
+                int(local[1]), int(by["252"].params[1]) if "252" in by else 0)
+
+    assert await lusers() == (0, 1, 1, 0)
+    qux = await srv.client()
+    await ask(qux, "NICK qux")
+    assert await lusers() == (1, 1, 1, 0)
+    await registration_burst(qux, "USER u s e r")
+    await oper_up(qux)
+    assert await lusers() == (0, 2, 2, 1)
+    await qux.send("QUIT")
+    await until_closed(qux)
+    assert await lusers() == (0, 1, 2, 0)
+
+
+async def test_motd_info_links_help(srv):
+    """RFC 2812 3.4 server queries: MOTD is 375, 372s, 376 (or 422); INFO is 371s then
+    374; LINKS is 364 `<server> <server> :0 <info>` then 365 with mask `*`; HELP is
+    704/705/706 naming the subject, 524 for an unknown one; INFO/LINKS/MOTD for another
+    server are 402."""
+    c = await srv.client("nick")
+    motd = await ask(c, "MOTD")
+    assert motd[0].command == "375" and motd[-1].command == "376"
+    assert set(commands(motd[1:-1])) == {"372"}
+    info = await ask(c, "INFO")
+    assert info[-1].command == "374" and set(commands(info[:-1])) == {"371"}
+    links = await ask(c, "LINKS")
+    assert links[-1].command == "365" and links[-1].params[:2] == ["nick", "*"]
+    assert links[0].params[:3] == ["nick", "test.server", "test.server"]
+    assert links[0].params[3].startswith("0 ")
+    help_ = await ask(c, "HELP PRIVMSG")
+    assert help_[0].command == "704" and help_[-1].command == "706"
+    assert all(m.params[1].upper() == "PRIVMSG" for m in help_)
+    help_ = await ask(c, "HELP")
+    assert help_[0].command == "704" and help_[-1].command == "706"
+    assert set(commands(help_[1:-1])) == {"705"}
+    assert len({m.params[1] for m in help_}) == 1
+    for target in ("test.server", "*.server", "nick"):
+        assert (await ask(c, f"INFO {target}"))[-1].command == "374"
+    m = await ask(c, "HELP THISISNOTACOMMAND")
+    assert commands(m) == ["524"] and m[0].params[1].upper() == "THISISNOTACOMMAND"
+    for line in ("INFO invalid.server.example", "INFO invalidserver", "MOTD elsewhere.example"):
+        m = (await ask(c, line))[0]
+        assert m.command == "402" and m.params[1] == line.split()[1]
+
+
+async def test_oper_and_kill(srv):
+    """Modern OPER / KILL: success is 381 plus a MODE +o; a wrong password or unknown name
+    is 464 or 491 without 381; OPER without a password is 461; KILL from a non-operator
+    is 481 and kills nobody; an operator's KILL disconnects the target."""
+    baz = await srv.client("baz")
+    msgs = await ask(baz, f"OPER operuser :{OPER_PASSWORD}")
+    assert "381" in commands(msgs)
+    mode = [m for m in msgs if m.command == "MODE"]
+    assert len(mode) == 1 and mode[0].params[0] == "baz" and "o" in mode[0].params[1]
+    alice = await srv.client("alice")
+    for line in ("OPER operuser wrongpassword", "OPER notanoper somepassword"):
+        got = commands(await ask(alice, line))
+        assert set(got) & {"464", "491"} and "381" not in got
+        oper_commands._oper_backoff.clear()    # skip the retry delay between attempts
+    assert commands(await ask(alice, "OPER operuser"))[0] == "461"
+    bob = await srv.client("bob")
+    assert "481" in commands(await ask(alice, "KILL bob :some arbitrary reason"))
+    assert await bob.ping_pong() == []
+    await baz.send("KILL bob :some arbitrary reason")
+    assert "ERROR" in commands(await until_closed(bob))
