@@ -82,6 +82,7 @@ class App:
         self.shutdown_reason = "Server shutting down"
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            self.server.spawn = nursery.start_soon
             async with trio.open_nursery() as connections:
                 self.listeners = Listeners(self.server, connections)
                 nursery.start_soon(self.server.timers.run)

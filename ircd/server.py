@@ -16,7 +16,7 @@ import time
 import trio
 
 from . import __version__
-from .commands import COMMANDS, UNREGISTERED_OK
+from .commands import COMMANDS, UNREGISTERED_OK, Deferred
 from .protocol import numerics as N
 from .protocol.casemap import CASEMAPPING, CHANTYPES, fold
 from .protocol.message import ProtocolError, add_tags, build_line, escape_tag_value, parse_line
@@ -58,6 +58,8 @@ class Server:
         self._msgid = itertools.count(1)
         self.shutdown_requested = None   # set by app: callable(reason, restart)
         self.rehash_requested = None     # set by app: callable(client) -> (ok, message)
+        self.spawn = None                # set by app: start a background task (nursery.start_soon)
+        self._worker_limiter = None      # bounds the threads doing Deferred work
         self.apply_config(config)
 
     # -- configuration -----------------------------------------------------------------
@@ -177,22 +179,57 @@ class Server:
         label = msg.tags.get("label") if "labeled-response" in client.caps else None
         if label is not None:
             client.capture = []
+        deferred = None
         try:
             if invalid_utf8:
                 # UTF8ONLY: refuse the whole line, and say so (labelled if it was).
                 client.standard_reply("FAIL", msg.command if msg.command.isalpha() else "*",
                                       "INVALID_UTF8", "Message rejected, it contained invalid UTF-8")
             else:
-                self.dispatch(client, msg)
+                deferred = self.dispatch(client, msg)
         except Exception:
             log.exception("command %r from %s failed", msg.command, client.display_nick)
             client.numeric(N.ERR_UNKNOWNERROR, msg.command, "Internal error processing the command")
         finally:
-            if label is not None:
+            if isinstance(deferred, Deferred):
+                captured, client.capture = client.capture, None
+                client.suspended = True
+                self.spawn(self._finish_deferred, client, msg.command, label, captured, deferred)
+            elif label is not None:
                 lines, client.capture = client.capture, None
                 self.send_labeled(client, label, lines)
 
-    def dispatch(self, client, msg) -> None:
+    async def _finish_deferred(self, client, command, label, captured, deferred) -> None:
+        """Run a handler's thread work, then the rest of the handler, then the client's
+        queued input. Other clients are served meanwhile."""
+        if self._worker_limiter is None:
+            self._worker_limiter = trio.CapacityLimiter(4)
+        failed = False
+        try:
+            result = await trio.to_thread.run_sync(deferred.work, limiter=self._worker_limiter,
+                                                   abandon_on_cancel=True)
+        except Exception:
+            log.exception("background work for %r from %s failed", command, client.display_nick)
+            failed = True
+        client.suspended = False
+        if client.closing:
+            return
+        client.capture = captured
+        try:
+            if failed:
+                client.numeric(N.ERR_UNKNOWNERROR, command, "Internal error processing the command")
+            else:
+                deferred.then(result)
+        except Exception:
+            log.exception("command %r from %s failed", command, client.display_nick)
+            client.numeric(N.ERR_UNKNOWNERROR, command, "Internal error processing the command")
+        finally:
+            lines, client.capture = client.capture, None
+            if label is not None:
+                self.send_labeled(client, label, lines)
+        client.process()
+
+    def dispatch(self, client, msg) -> Deferred | None:
         cmd = COMMANDS.get(msg.command)
         if cmd is None:
             if client.registered:
@@ -210,7 +247,7 @@ class Server:
             client.numeric(N.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
             return
         self.command_counts[msg.command] += 1
-        cmd.handler(self, client, msg)
+        return cmd.handler(self, client, msg)
 
     def send_labeled(self, client, label: str, lines: list[bytes]) -> None:
         tag = "label=" + escape_tag_value(label)

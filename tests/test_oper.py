@@ -398,3 +398,41 @@ async def test_cli_restart_reexecutes_the_process(tmp_path):
             proc.wait()
         log.close()
     assert "restarting" in (tmp_path / "stderr.log").read_text()
+
+
+async def test_oper_password_hash_runs_off_the_event_loop(make_server):
+    """OPER's scrypt check runs in a worker thread: the server keeps serving others
+    meanwhile, the oper's own later commands still come after the reply, and under
+    labeled-response the reply keeps its label while unrelated traffic does not."""
+    srv = await oper_server(make_server)
+    boss = await srv.client("boss", caps=["labeled-response", "batch", "message-tags"])
+    friend = await srv.client("friend")
+    seen_by_friend = []
+
+    async def chatter():
+        for i in range(20):
+            await friend.send(f"PRIVMSG boss :ping {i}")
+            seen_by_friend.append((await friend.ping_pong(f"t{i}")) == [])
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(chatter)
+        await boss.send(f"@label=op1 OPER admin :{PASSWORD}", "PING after")
+        lines = await boss.collect_until("PONG")
+    assert all(seen_by_friend)                       # friend was answered throughout
+    batch_refs = {m.params[0][1:] for m in lines if m.command == "BATCH" and m.params[0][0] == "+"}
+    labelled = [m for m in lines if m.tags.get("label") == "op1" or m.tags.get("batch") in batch_refs]
+    commands = [m.command for m in labelled if m.command != "BATCH"]
+    assert commands == ["381", "MODE"]
+    assert all("batch" not in m.tags and "label" not in m.tags
+               for m in lines if m.command == "PRIVMSG")     # chatter is never in the batch
+    assert lines[-1].command == "PONG" and lines[-1].params[1] == "after"   # order kept
+    assert srv.state.find_user("boss").is_oper
+
+
+async def test_wrong_oper_password_checked_in_a_thread_too(make_server):
+    srv = await oper_server(make_server)
+    c = await srv.client("guesser", caps=["labeled-response", "batch", "message-tags"])
+    await c.send("@label=g1 OPER admin :wrong", "PING next")
+    fail = await c.expect("464")
+    assert fail.tags.get("label") == "g1"
+    assert (await c.expect("PONG")).params[1] == "next"
+    assert not srv.state.find_user("guesser").is_oper

@@ -1,16 +1,16 @@
 """The one table of client commands: name -> handler, minimum parameters, privileges.
 
 "Where is KICK handled?" has its answer here. Handlers are synchronous functions
-`handler(server, client, msg)` that change state and queue replies.
+`handler(server, client, msg)` that change state and queue replies; one whose work must
+leave the event loop (a password hash) returns a `Deferred` instead.
 """
 
 from __future__ import annotations
 
 import attrs
 
-from . import channels, messaging, modes, registration
-from . import queries
-from . import monitor, oper, presence
+from . import channels, messaging, modes, monitor, oper, presence, queries, registration
+from .deferred import Deferred  # noqa: F401 (re-exported for the server)
 
 
 @attrs.frozen

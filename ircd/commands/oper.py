@@ -4,9 +4,9 @@ OPER is the only way to get user mode +o (MODE refuses +o; -o drops it). The oth
 are marked `oper=True` in the command table, so the dispatcher has already answered
 481 ERR_NOPRIVILEGES to anyone who is not an operator before a handler here runs.
 
-Password checks use scrypt (~50 ms, synchronous), so a connection that fails OPER
-must wait OPER_RETRY_SECONDS before its next attempt is even hashed: guessing is slow
-and a client cannot keep the event loop busy hashing.
+Password checks use scrypt (~50 ms) in a worker thread (a Deferred), so the event loop
+keeps serving everyone else; a connection that fails OPER must wait OPER_RETRY_SECONDS
+before its next attempt is even hashed, so guessing is slow.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import logging
 import time
 import weakref
 
+from .deferred import Deferred
 from ..passwords import verify_password
 from ..protocol import numerics as N
 from ..protocol.casemap import fold, valid_username
@@ -32,7 +33,7 @@ RPL_VISIBLEHOST = "396"
 _oper_backoff: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def oper(server, client, msg) -> None:
+def oper(server, client, msg) -> Deferred | None:
     user = client.user
     name, password = msg.params[0], msg.params[1]
     now = time.monotonic()
@@ -49,11 +50,20 @@ def oper(server, client, msg) -> None:
         _oper_failed(client, now, f"host does not match oper {name!r}")
         client.numeric(N.ERR_NOOPERHOST, "No O-lines for your host")
         return
-    if not verify_password(password, block.password):
-        _oper_failed(client, now, f"wrong password for oper {name!r}")
-        client.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
-        return
-    _oper_backoff.pop(client, None)
+    def finish(correct: bool) -> None:
+        if not correct:
+            _oper_failed(client, time.monotonic(), f"wrong password for oper {name!r}")
+            client.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
+            return
+        _oper_backoff.pop(client, None)
+        _become_oper(server, client, name)
+
+    # scrypt takes ~50 ms: hash in a worker thread, not on the event loop
+    return Deferred(lambda: verify_password(password, block.password), finish)
+
+
+def _become_oper(server, client, name: str) -> None:
+    user = client.user
     newly = server.set_user_mode(user, "o", True)   # keeps the LUSERS oper count
     user.oper_name = name
     log.info("OPER: %s (%s@%s) is now an operator as %r", user.nick, user.ident, user.host, name)

@@ -51,7 +51,7 @@ class Client:
         "pass_ok", "caps", "cap_version", "cap_negotiating", "tagmask", "registered",
         "out", "queued", "sendq", "writer_task", "closing", "dead", "cancel_scope",
         "inbuf", "discarding", "pending", "pending_bytes", "tokens", "last_refill",
-        "lag_scheduled", "capture", "last_recv", "ping_sent", "connected_at", "monitoring",
+        "lag_scheduled", "suspended", "capture", "last_recv", "ping_sent", "connected_at", "monitoring",
         "id", "fd", "__weakref__",
     )
 
@@ -88,6 +88,7 @@ class Client:
         self.tokens = float(server.config.limits.flood_burst)
         self.last_refill = time.monotonic()
         self.lag_scheduled = False
+        self.suspended = False      # a command's Deferred work is running: input waits
         self.capture: list[bytes] | None = None   # set while a labeled command runs
         self.last_recv = time.monotonic()
         self.connected_at = self.last_recv
@@ -259,18 +260,17 @@ class Client:
                 continue
             pending.append(raw)
             self.pending_bytes += len(raw)
-        limits = self.server.config.limits
-        if limits.flood_control and self.pending_bytes > limits.recvq:
+        self.process()
+        if self.pending_bytes > self.server.config.limits.recvq and not self.closing:
+            # input arrives faster than the budget (or a running command) lets it be handled
             self.server.quit_client(self, "Excess Flood")
             self.server.reap()
-            return
-        self.process()
 
     def process(self) -> None:
         pending = self.pending
         server = self.server
         flood = server.config.limits.flood_control
-        while pending and not self.closing:
+        while pending and not self.closing and not self.suspended:
             if flood:
                 limits = server.config.limits
                 now = time.monotonic()
