@@ -16,7 +16,8 @@ import time
 import trio
 
 from . import __version__
-from .commands import COMMANDS, UNREGISTERED_OK, Deferred
+from .commands import COMMANDS, UNREGISTERED_OK
+from .commands.deferred import Deferred
 from .protocol import numerics as N
 from .protocol.casemap import CASEMAPPING, CHANTYPES, fold
 from .protocol.message import ProtocolError, add_tags, build_line, escape_tag_value, parse_line

@@ -10,7 +10,6 @@ from __future__ import annotations
 import attrs
 
 from . import channels, messaging, modes, monitor, oper, presence, queries, registration
-from .deferred import Deferred  # noqa: F401 (re-exported for the server)
 
 
 @attrs.frozen
