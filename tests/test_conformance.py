@@ -3,8 +3,8 @@ per rule, restated against this server.
 
 Each test names the rule it checks and where the rule is written down (RFC 1459/2812
 section, the "Modern IRC client protocol" document, or an IRCv3 specification). Tests
-are grouped by feature. A test marked xfail(strict=True) is a known deviation whose fix
-lies outside the command handlers; its reason says what is missing.
+are grouped by feature. Where we deliberately differ (errors for NOTICE, our delivery
+contract), the test says so and checks our behaviour.
 """
 
 import re
