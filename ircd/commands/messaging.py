@@ -66,25 +66,24 @@ def _send(server, client, msg, command) -> None:
     # RFC 1459 4.4.2 forbids error replies to NOTICE; our delivery contract (DESIGN.md)
     # says nothing is dropped without a word, so NOTICE failures are reported as for
     # PRIVMSG, as InspIRCd and Solanum do. Numerics cannot start a reply loop between bots.
-    refuse = client.numeric
     for target in targets:
         if not target:
             continue
         name = target.lstrip("@+")
         status = target[:len(target) - len(name)]
         if status and not (name and name[0] in CHANTYPES):
-            refuse(N.ERR_NOSUCHNICK, target, "No such nick/channel")
+            client.numeric(N.ERR_NOSUCHNICK, target, "No such nick/channel")
             continue
         if name[0] in CHANTYPES:
-            _to_channel(server, client, user, command, target, name, status, text, tags, refuse)
+            _to_channel(server, client, user, command, target, name, status, text, tags)
         else:
-            _to_user(server, client, user, command, target, text, tags, refuse)
+            _to_user(server, client, user, command, target, text, tags)
 
 
-def _to_channel(server, client, user, command, target, name, status, text, tags, refuse) -> None:
+def _to_channel(server, client, user, command, target, name, status, text, tags) -> None:
     chan = server.find_channel(name)
     if chan is None:
-        refuse(N.ERR_NOSUCHCHANNEL, name, "No such channel")
+        client.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
         return
     if not chan.can_speak(user):
         if user not in chan.members and "n" in chan.modes:
@@ -93,7 +92,7 @@ def _to_channel(server, client, user, command, target, name, status, text, tags,
             why = "Cannot send to channel (moderated, +m)"
         else:
             why = "Cannot send to channel (you are banned)"
-        refuse(N.ERR_CANNOTSENDTOCHAN, chan.name, why)
+        client.numeric(N.ERR_CANNOTSENDTOCHAN, chan.name, why)
         return
     params = (target,) if text is None else (target if status else chan.name, text)
     event = Outgoing(user.source, command, params, trailing=text is not None,
@@ -128,10 +127,10 @@ def _echo_wanted(client, text) -> bool:
     return "echo-message" in client.caps and (text is not None or "message-tags" in client.caps)
 
 
-def _to_user(server, client, user, command, target, text, tags, refuse) -> None:
+def _to_user(server, client, user, command, target, text, tags) -> None:
     dest = server.find_user(target)
     if dest is None:
-        refuse(N.ERR_NOSUCHNICK, target, "No such nick/channel")
+        client.numeric(N.ERR_NOSUCHNICK, target, "No such nick/channel")
         return
     params = (dest.nick,) if text is None else (dest.nick, text)
     event = Outgoing(user.source, command, params, trailing=text is not None,
