@@ -419,8 +419,13 @@ async def test_stats(make_server):
         ["O", "*@127.0.0.1", "*", "boss"], ["O", "*@localhost", "*", "boss"]]
     await c.send("STATS l")
     msgs = await c.collect_until("219")
-    names = [m.params[1] for m in msgs if m.command == "211"]
-    assert names == ["asker[~asker@127.0.0.1]", "other[~other@127.0.0.1]"]
+    links = [m for m in msgs if m.command == "211"]
+    assert [m.params[1] for m in links] == ["asker[~asker@127.0.0.1]", "other[~other@127.0.0.1]"]
+    # sendq, sent lines, sent KiB, received lines, received KiB, seconds connected
+    sent_lines, received_lines = int(links[0].params[3]), int(links[0].params[5])
+    assert sent_lines > 20            # the welcome burst and every reply so far
+    assert received_lines >= 10       # NICK, USER and the queries above
+    assert all(p.isdigit() for p in links[0].params[2:8])
 
 
 async def test_help(server):

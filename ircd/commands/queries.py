@@ -427,10 +427,16 @@ def stats(server, client, msg) -> None:
                     name = f"{c.user.nick}[{c.user.ident}@{c.ip}]"
                 else:
                     name = f"{c.nick or '*'}[unknown@{c.ip}]"
-                client.numeric(N.RPL_STATSLINKINFO, name, str(c.queued), "0", "0", "0", "0",
+                client.numeric(N.RPL_STATSLINKINFO, name, str(c.queued), str(c.lines_out),
+                               str(c.bytes_out // 1024), str(c.lines_in), str(c.bytes_in // 1024),
                                str(int(mono - c.connected_at)))
         else:
-            client.numeric(N.RPL_STATSLINKINFO, server.name, "0", "0", "0", "0", "0",
+            conns = list(server.connections)
+            client.numeric(N.RPL_STATSLINKINFO, server.name, "0",
+                           str(sum(c.lines_out for c in conns)),
+                           str(sum(c.bytes_out for c in conns) // 1024),
+                           str(sum(c.lines_in for c in conns)),
+                           str(sum(c.bytes_in for c in conns) // 1024),
                            str(int(now - server.started)))
     elif kind == "m":
         for name, count in server.command_counts.most_common():

@@ -52,7 +52,7 @@ class Client:
         "out", "queued", "sendq", "writer_task", "closing", "dead", "cancel_scope",
         "inbuf", "discarding", "pending", "pending_bytes", "tokens", "last_refill",
         "lag_scheduled", "suspended", "capture", "last_recv", "ping_sent", "connected_at", "monitoring",
-        "id", "fd", "__weakref__",
+        "id", "fd", "lines_in", "bytes_in", "lines_out", "bytes_out", "__weakref__",
     )
 
     def __init__(self, server, stream, ip: str, port: int, secure: bool, cid: int):
@@ -94,6 +94,8 @@ class Client:
         self.connected_at = self.last_recv
         self.ping_sent = False
         self.monitoring: set[str] | None = None
+        # traffic counters for STATS l, counted per read and per write, never per line
+        self.lines_in = self.bytes_in = self.lines_out = self.bytes_out = 0
 
     # -- identity helpers -------------------------------------------------------------
 
@@ -135,12 +137,17 @@ class Client:
             except OSError:
                 sent = 0     # the writer task meets the same error and reports it
             out.clear()
+            self._count_out(data[:sent])
             if sent == len(data):
                 self.queued = 0
                 return
             out.append(data[sent:])
             self.queued = len(data) - sent
         self.wake_writer()
+
+    def _count_out(self, data: bytes) -> None:
+        self.bytes_out += len(data)
+        self.lines_out += data.count(b"\n")
 
     def wake_writer(self) -> None:
         task = self.writer_task
@@ -188,6 +195,7 @@ class Client:
             self.queued = 0
             try:
                 await self.stream.send_all(data)
+                self._count_out(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 self.dead = True
                 self.server.quit_client(self, f"Write error: {exc.__class__.__name__}")
@@ -233,6 +241,8 @@ class Client:
         """Split input into lines, queue them and process what the flood budget allows."""
         self.last_recv = time.monotonic()
         self.ping_sent = False
+        self.bytes_in += len(data)
+        self.lines_in += data.count(b"\n")
         buf = self.inbuf + data if self.inbuf else data
         if b"\n" not in data:
             if len(buf) > MAX_INPUT_LINE:
