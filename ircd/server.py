@@ -77,6 +77,19 @@ class Server:
         for client in self.connections:
             client.sendq = config.limits.sendq
         self.isupport_lines = self._build_isupport()
+        self._drop_removed_opers(config)
+
+    def _drop_removed_opers(self, config) -> None:
+        """An [[oper]] block removed by a rehash takes its operators' +o with it."""
+        names = {o.name for o in config.opers}
+        for user in list(self.users.values()):
+            if user.oper_name is not None and user.oper_name not in names and user.client:
+                name = user.oper_name
+                self.set_user_mode(user, "o", False)
+                log.info("rehash: %s is no longer an operator (oper block %r removed)", user.nick, name)
+                user.client.send(user.source, "MODE", user.nick, "-o")
+                user.client.notice(f"*** Your operator block {name!r} was removed from the "
+                                   "configuration; you are no longer an IRC operator")
 
     def _build_isupport(self) -> list[str]:
         lim = self.config.limits

@@ -65,3 +65,23 @@ async def test_monitor_zero_is_not_advertised(make_server):
     welcome = await c.register("nomon")
     tokens = [t for m in welcome if m.command == "005" for t in m.params[1:-1]]
     assert not any(t.startswith("MONITOR") for t in tokens)
+
+
+async def test_rehash_removing_an_oper_block_removes_its_operators(make_server):
+    from ircd.passwords import hash_password
+    block = f'[[oper]]\nname = "admin"\npassword = "{hash_password("pw")}"\n'
+    srv = await make_server(extra=block)
+    boss = await srv.client("boss")
+    await boss.send("OPER admin pw")
+    await boss.expect("381")
+    await boss.expect("MODE")
+    srv.path.write_text(srv.path.read_text().replace(block, ""))
+    ok, message = srv.app.rehash()
+    assert ok, message
+    mode = await boss.expect("MODE")
+    assert mode.params == ["boss", "-o"]
+    note = await boss.expect("NOTICE")
+    assert "no longer an IRC operator" in note.params[1]
+    assert not srv.state.find_user("boss").is_oper
+    await boss.send("LUSERS")
+    assert (await boss.expect("252")).params[1] == "0"
