@@ -115,12 +115,8 @@ def part(server, client, msg) -> None:
     for name in msg.params[0].split(","):
         if not name:
             continue
-        chan = server.find_channel(name)
-        if chan is None:
-            client.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
-        elif user not in chan.members:
-            client.numeric(N.ERR_NOTONCHANNEL, chan.name, "You're not on that channel")
-        else:
+        chan = channel_for(server, client, name, member=True)
+        if chan is not None:
             part_channel(server, user, chan, reason)
 
 
@@ -131,9 +127,8 @@ def send_topic(server, client, chan) -> None:
 
 def topic(server, client, msg) -> None:
     user = client.user
-    chan = server.find_channel(msg.params[0])
+    chan = channel_for(server, client, msg.params[0])
     if chan is None:
-        client.numeric(N.ERR_NOSUCHCHANNEL, msg.params[0], "No such channel")
         return
     member = user in chan.members
     if len(msg.params) == 1:

@@ -10,6 +10,7 @@ from ..routing import Outgoing
 from ..state.channel import LIST_MODES, ListEntry
 from ..state.masks import normalise_mask
 from ..state.modes import format_mode_changes, parse_channel_modes
+from .checks import channel_for
 
 SETTABLE_USER_MODES = "iwB"
 MAX_PARAM_MODES = 4
@@ -60,9 +61,8 @@ def user_mode(server, client, msg) -> None:
 
 def channel_mode(server, client, msg) -> None:
     user = client.user
-    chan = server.find_channel(msg.params[0])
+    chan = channel_for(server, client, msg.params[0])
     if chan is None:
-        client.numeric(N.ERR_NOSUCHCHANNEL, msg.params[0], "No such channel")
         return
     if len(msg.params) == 1:
         modes, args = chan.mode_string(reveal_key=user in chan.members)
