@@ -311,11 +311,14 @@ class Server:
         client.numeric(N.RPL_CREATED, f"This server was created {self.created_text}")
         client.write(build_line(self.name, N.RPL_MYINFO,
                                 (user.nick, self.name, self.version, USER_MODES, CHANNEL_MODES_MYINFO, "beIklov")))
-        for tokens in self.isupport_lines:
-            client.write(build_line(self.name, N.RPL_ISUPPORT,
-                                    (user.nick, *tokens.split(" "), "are supported by this server")))
+        self.send_isupport(client)
         self.send_lusers(client)
         self.send_motd(client)
+
+    def send_isupport(self, client) -> None:
+        for tokens in self.isupport_lines:
+            client.write(build_line(self.name, N.RPL_ISUPPORT, (
+                client.display_nick, *tokens.split(" "), "are supported by this server")))
 
     def send_lusers(self, client) -> None:
         users = local = len(self.users)

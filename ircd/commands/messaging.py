@@ -12,6 +12,7 @@ from ..protocol import numerics as N
 from ..protocol.casemap import CHANTYPES
 from ..routing import Outgoing
 from ..state.channel import PREFIX_TO_MODE, STATUS_MODES
+from .checks import channel_for
 
 
 def privmsg(server, client, msg) -> None:
@@ -81,9 +82,8 @@ def _send(server, client, msg, command) -> None:
 
 
 def _to_channel(server, client, user, command, target, name, status, text, tags) -> None:
-    chan = server.find_channel(name)
+    chan = channel_for(server, client, name)
     if chan is None:
-        client.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
         return
     if not chan.can_speak(user):
         if user not in chan.members and "n" in chan.modes:

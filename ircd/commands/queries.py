@@ -343,8 +343,7 @@ def version(server, client, msg) -> None:
     if not _check_server(server, client, msg, 0):
         return
     client.numeric(N.RPL_VERSION, server.version, server.name, server.config.server.description)
-    for tokens in server.isupport_lines:
-        client.numeric(N.RPL_ISUPPORT, *tokens.split(" "), "are supported by this server")
+    server.send_isupport(client)
 
 
 def time_(server, client, msg) -> None:
