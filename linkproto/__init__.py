@@ -1,5 +1,5 @@
-"""The server-to-server link protocol as a pure library (no sockets).
+"""The server-to-server link protocol as a pure library (no sockets, no `ircd`).
 
-Server linking is the next layer (see DESIGN.md); this package holds its codec,
-handshake and clock when that work lands, and never imports `ircd`.
+`events` is the vocabulary of network state changes and `clock` the hybrid logical
+clock that stamps them; the frame codec and the handshake arrive with server linking.
 """

@@ -1,4 +1,12 @@
 import pytest
+from hypothesis import HealthCheck, settings
+
+# The suite runs a bounded number of examples; `pytest --hypothesis-profile=long` runs
+# the property tests (merge rules, fuzzing) for as long as you care to wait.
+settings.register_profile("ci", max_examples=100, deadline=None)
+settings.register_profile("long", max_examples=10_000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")
 
 from irctest import start_server
 

@@ -1,43 +1,47 @@
-"""A user on the network, local or (later) behind a server link."""
+"""A user on the network, local or behind a server link."""
 
 from __future__ import annotations
-
-import time
 
 from ..protocol.casemap import fold
 
 
 class User:
-    """The network-visible identity of one user.
+    """The network-visible identity of one user, kept by the registry.
 
-    A local user has `client` set (its connection session); a remote user will have
-    `client` None and a link route. Kept small: 10,000 idle users must fit in memory.
+    `wanted`/`nick_stamp` are the user's nick register (its latest claim); `nick` is
+    what everyone sees: the claimed nick, or the UID while an earlier claim holds it.
+    `session` is the session layer's handle for a local user (None for a remote one);
+    state never reads it. Kept small: 10,000 idle users must fit in memory.
     """
 
-    __slots__ = ("nick", "folded", "ident", "host", "ip", "realname", "uid", "server",
-                 "modes", "away", "account", "channels", "client", "signon", "source",
-                 "last_active", "secure", "oper_name")
+    __slots__ = ("nick", "folded", "wanted", "nick_stamp", "ident", "host", "ip", "realname",
+                 "uid", "sid", "server", "modes", "away", "account", "channels", "session",
+                 "signon", "source", "last_active", "secure", "oper_name", "stamps")
 
     def __init__(self, nick: str, ident: str, host: str, realname: str, uid: str, server: str,
-                 client=None, ip: str = "", secure: bool = False):
+                 ip: str = "", secure: bool = False, signon: int = 0, nick_stamp=None):
         self.nick = nick
         self.folded = fold(nick)
+        self.wanted = nick
+        self.nick_stamp = nick_stamp
         self.ident = ident
         self.host = host
         self.ip = ip
         self.realname = realname
         self.uid = uid
-        self.server = server
+        self.sid = uid[:3]
+        self.server = server          # the name of its server
         self.modes: set[str] = set()
         self.away: str | None = None
         self.account: str | None = None
-        self.channels: dict = {}
-        self.client = client
-        self.signon = int(time.time())
-        self.last_active = time.monotonic()
+        self.channels: dict = {}      # folded name -> Channel
+        self.session = None
+        self.signon = signon
+        self.last_active = 0.0
         self.secure = secure
         self.oper_name: str | None = None
         self.source = f"{nick}!{ident}@{host}"
+        self.stamps: dict | None = None   # field -> Stamp of its last change (LWW registers)
 
     def set_nick(self, nick: str) -> None:
         self.nick = nick
