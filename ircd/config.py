@@ -21,7 +21,7 @@ from typing import Any, Callable
 import attrs
 
 from .passwords import is_password_hash
-from .tlsutil import normalize_fingerprint
+from .tlsutil import fingerprint_problem, normalize_fingerprint
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 SID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -517,8 +517,7 @@ def _links(entries: list[_Table], own_name: str) -> tuple[LinkConfig, ...]:
         port = t.integer("port", 0, 1, 65535, required=True, example="7000")
         fingerprint = t.string(
             "fingerprint", "", required=True, example='"sha256:..." (from `ircd fingerprint`)',
-            check=lambda v: None if normalize_fingerprint(v) else
-            'must be "sha256:" and 64 hex digits, as `ircd fingerprint` prints it')
+            check=fingerprint_problem)
         autoconnect = t.boolean("autoconnect", False)
         if name and name.lower() == own_name.lower():
             t.error("name", "is this server's own name")

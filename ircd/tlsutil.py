@@ -87,26 +87,73 @@ def der_fingerprint(der: bytes) -> str:
     return "sha256:" + hashlib.sha256(der).hexdigest()
 
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_HEX_PAIRS = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){31}")
+_SHA256_DIGITS = 64
+_OTHER_DIGESTS = {32: "an MD5", 40: "a SHA-1", 96: "a SHA-384", 128: "a SHA-512"}
+_OTHER_PREFIXES = {"md5": "an MD5", "sha1": "a SHA-1", "sha384": "a SHA-384",
+                   "sha512": "a SHA-512"}
+_PREFIXES = ("sha256:", "sha-256:", "sha256 fingerprint=", "sha256=")
+_SEPARATORS = re.compile(r"[\s:]+")
+_ASK_THE_PEER = "which `ircd fingerprint` prints on that server"
+
+
+def _fingerprint_digits(text: str) -> tuple[str | None, str]:
+    """(64 lowercase hex digits, "") or (None, what is wrong with `text`)."""
+    value = text.strip().lower()
+    for prefix in _PREFIXES:
+        if value.startswith(prefix):
+            value = value[len(prefix):].strip()
+            break
+    else:
+        m = re.match(r"(md5|sha-?1|sha-?384|sha-?512)\s*(?:fingerprint)?\s*[:=]", value)
+        if m:
+            what = _OTHER_PREFIXES[m[1].replace("-", "")]
+            return None, f"is {what} fingerprint: links pin the SHA-256 one, {_ASK_THE_PEER}"
+    digits = _SEPARATORS.sub("", value)
+    if not digits:
+        return None, f"is empty: give the peer's SHA-256 fingerprint, {_ASK_THE_PEER}"
+    bad = next((c for c in digits if c not in "0123456789abcdef"), None)
+    if bad is not None:
+        return None, f"contains {bad!r}, which is not a hex digit"
+    if len(digits) != _SHA256_DIGITS:
+        what = _OTHER_DIGESTS.get(len(digits))
+        if what:
+            return None, (f"has {len(digits)} hex digits, so it is {what} fingerprint: links "
+                          f"pin the SHA-256 one (64 hex digits), {_ASK_THE_PEER}")
+        hint = "cut short when copied?" if len(digits) < 64 else "something extra copied with it?"
+        return None, (f"has {len(digits)} hex digits where a SHA-256 fingerprint has "
+                      f"{_SHA256_DIGITS} ({hint})")
+    return digits, ""
 
 
 def normalize_fingerprint(text: str) -> str | None:
     """Canonical "sha256:<64 lowercase hex>" form, or None if `text` is not a fingerprint.
 
-    Accepts our own format and the colon-separated hex that `openssl x509 -fingerprint
-    -sha256` prints, with or without the "sha256:" prefix, in either case.
+    Accepts every form `ircd fingerprint` prints, in either case, with or without the
+    "sha256:" prefix: "sha256:<hex>", colon-separated hex as irssi and `openssl x509
+    -fingerprint -sha256` show it (also with openssl's "SHA256 Fingerprint=" prefix),
+    and bare hex as WeeChat takes it.
     """
-    value = text.strip().lower()
-    if value.startswith("sha256:"):
-        value = value[len("sha256:"):]
-    elif value.startswith("sha256 fingerprint="):
-        value = value[len("sha256 fingerprint="):]
-    if _HEX_PAIRS.fullmatch(value):
-        value = value.replace(":", "")
-    if not _HEX64.fullmatch(value):
-        return None
-    return "sha256:" + value
+    digits, _ = _fingerprint_digits(text)
+    return None if digits is None else "sha256:" + digits
+
+
+def fingerprint_problem(text: str) -> str | None:
+    """Why `text` is not a SHA-256 fingerprint normalize_fingerprint() accepts, or None."""
+    digits, problem = _fingerprint_digits(text)
+    return None if digits is not None else problem
+
+
+def fingerprint_forms(fingerprint: str) -> dict[str, str]:
+    """The fingerprint in the form each consumer takes: "link" (our own canonical
+    "sha256:<hex>", for [[link]] fingerprint), "colons" (upper-case hex pairs, for irssi's
+    -tls_pinned_cert) and "hex" (bare lower-case hex, for WeeChat's tls_fingerprint).
+    `fingerprint` is any form normalize_fingerprint() takes."""
+    canonical = normalize_fingerprint(fingerprint)
+    if canonical is None:
+        raise ValueError(f"not a SHA-256 fingerprint: {fingerprint!r}")
+    digits = canonical[len("sha256:"):]
+    colons = ":".join(digits[i:i + 2] for i in range(0, len(digits), 2)).upper()
+    return {"link": canonical, "colons": colons, "hex": digits}
 
 
 def server_ssl_context(cert: Path, key: Path) -> ssl.SSLContext:
