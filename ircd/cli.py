@@ -19,7 +19,8 @@ from . import __version__
 from .config import LOG_LEVELS, Config, ConfigError, default_config, load_config
 from .passwords import hash_password
 from .tlsutil import (CertificateError, certificate_fingerprint, create_certificate,
-                      default_cert_paths, ensure_certificate, fingerprint_forms)
+                      default_cert_paths, ensure_certificate, fingerprint_forms,
+                      listen_hosts)
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -117,7 +118,8 @@ def fingerprint(config_path: Path | None) -> None:
     cert, _ = default_cert_paths(config.server.data_dir)
     existed = cert.exists()
     try:
-        cert, _ = ensure_certificate(config.server.data_dir, config.server.name)
+        cert, _ = ensure_certificate(config.server.data_dir, config.server.name,
+                                     listen_hosts(config))
         forms = fingerprint_forms(certificate_fingerprint(cert))
     except (CertificateError, OSError) as e:
         _fail(str(e))
@@ -148,7 +150,8 @@ def gencert(config_path: Path | None, force: bool) -> None:
         _fail(f"refusing to overwrite {' and '.join(map(str, existing))}; use --force to "
               f"replace the pair (linked peers must then update the fingerprint they pin)")
     try:
-        cert, key = create_certificate(config.server.data_dir, config.server.name)
+        cert, key = create_certificate(config.server.data_dir, config.server.name,
+                                       listen_hosts(config))
         value = certificate_fingerprint(cert)
     except (CertificateError, OSError) as e:
         _fail(str(e))

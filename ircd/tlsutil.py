@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import ipaddress
 import os
 import re
 import ssl
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -37,12 +38,15 @@ def default_cert_paths(data_dir: Path) -> tuple[Path, Path]:
     return data_dir / CERT_FILE, data_dir / KEY_FILE
 
 
-def ensure_certificate(data_dir: Path, server_name: str) -> tuple[Path, Path]:
+def ensure_certificate(data_dir: Path, server_name: str,
+                       hosts: Iterable[str] = ()) -> tuple[Path, Path]:
     """Returns the (cert, key) pair in data_dir, creating whatever part is missing.
 
     An existing key is kept (a certificate is re-made from it) because the key is what
     peers ultimately trust; a certificate without its key cannot be repaired, so that is
-    an error rather than a silent replacement that would break pinned links.
+    an error rather than a silent replacement that would break pinned links. A new
+    certificate names server_name, this machine and `hosts` (see certificate_names()); an
+    existing one is never re-made to follow them, since that would change its fingerprint.
     """
     cert_path, key_path = default_cert_paths(data_dir)
     if cert_path.exists() and key_path.exists():
@@ -58,19 +62,51 @@ def ensure_certificate(data_dir: Path, server_name: str) -> tuple[Path, Path]:
     else:
         key = ec.generate_private_key(ec.SECP256R1())
         _write_atomically(key_path, _key_pem(key), 0o600)
-    _write_atomically(cert_path, _self_signed_pem(key, server_name), 0o644)
+    _write_atomically(cert_path, _self_signed_pem(key, server_name, hosts), 0o644)
     return cert_path, key_path
 
 
-def create_certificate(data_dir: Path, server_name: str) -> tuple[Path, Path]:
+def create_certificate(data_dir: Path, server_name: str,
+                       hosts: Iterable[str] = ()) -> tuple[Path, Path]:
     """Makes a new key and self-signed certificate in data_dir, replacing any old pair."""
     cert_path, key_path = default_cert_paths(data_dir)
     _make_private_dir(data_dir)
     key = ec.generate_private_key(ec.SECP256R1())
     # Key first: if we stop half-way, ensure_certificate() can still re-make the cert.
     _write_atomically(key_path, _key_pem(key), 0o600)
-    _write_atomically(cert_path, _self_signed_pem(key, server_name), 0o644)
+    _write_atomically(cert_path, _self_signed_pem(key, server_name, hosts), 0o644)
     return cert_path, key_path
+
+
+def listen_hosts(config: Config) -> tuple[str, ...]:
+    """The [[listen]] hosts, for the names of a newly made certificate."""
+    return tuple(listen.host for listen in config.listen)
+
+
+_LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
+_DNS_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
+
+
+def certificate_names(server_name: str, hosts: Iterable[str] = ()) -> list[x509.GeneralName]:
+    """Subject alternative names for the self-signed certificate: the server name, this
+    machine (localhost, 127.0.0.1, ::1) and every host it listens on, so a client that
+    trusts the certificate (say, as its CA file) can verify whichever name it connected to.
+
+    Wildcard listen addresses (0.0.0.0, ::) name no host and are left out, as is anything
+    that is neither an IP address nor a plain ASCII host name.
+    """
+    names: list[x509.GeneralName] = []
+    for host in (server_name, *_LOCAL_NAMES, *hosts):
+        host = host.strip().strip("[]").rstrip(".").lower()
+        try:
+            address = ipaddress.ip_address(host.split("%")[0])  # without an IPv6 zone
+        except ValueError:
+            name = x509.DNSName(host) if _DNS_NAME.fullmatch(host) else None
+        else:
+            name = None if address.is_unspecified else x509.IPAddress(address)
+        if name is not None and name not in names:
+            names.append(name)
+    return names
 
 
 def certificate_fingerprint(cert_path: Path) -> str:
@@ -195,7 +231,7 @@ def link_client_ssl_context(cert: Path, key: Path) -> ssl.SSLContext:
 
 def server_cert_pair(config: Config) -> tuple[Path, Path]:
     """The server's own pair in data_dir: its identity on links (what peers pin)."""
-    return ensure_certificate(config.server.data_dir, config.server.name)
+    return ensure_certificate(config.server.data_dir, config.server.name, listen_hosts(config))
 
 
 def listener_cert_pair(config: Config, listen: ListenConfig) -> tuple[Path, Path]:
@@ -223,7 +259,7 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
-def _self_signed_pem(key, server_name: str) -> bytes:
+def _self_signed_pem(key, server_name: str, hosts: Iterable[str] = ()) -> bytes:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, server_name)])
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (
@@ -234,7 +270,8 @@ def _self_signed_pem(key, server_name: str) -> bytes:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))  # tolerate peers' clock skew
         .not_valid_after(now + VALIDITY)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(server_name)]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(certificate_names(server_name, hosts)),
+                       critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
