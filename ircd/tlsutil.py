@@ -241,6 +241,28 @@ def listener_cert_pair(config: Config, listen: ListenConfig) -> tuple[Path, Path
     return server_cert_pair(config)
 
 
+def certificate_summary(config: Config) -> list[str]:
+    """For the startup log: one line per certificate the TLS listeners serve, saying where
+    it is, its fingerprint and which listeners serve it."""
+    own, _ = default_cert_paths(config.server.data_dir)
+    served: dict[Path, list[str]] = {}
+    for listen in config.listen:
+        if listen.tls:
+            host = f"[{listen.host}]" if ":" in listen.host else listen.host
+            served.setdefault(listen.cert or own, []).append(
+                f"{host}:{listen.port}" + (" (link)" if listen.link else ""))
+    lines = []
+    for cert, listeners in served.items():
+        try:
+            fingerprint = certificate_fingerprint(cert)
+        except (CertificateError, OSError) as e:
+            fingerprint = f"unknown ({e})"
+        which = "server certificate" if cert == own else "certificate"
+        lines.append(f"TLS {which} {cert}, fingerprint {fingerprint}, "
+                     f"on {', '.join(listeners)}")
+    return lines
+
+
 def _make_private_dir(path: Path) -> None:
     # The mode only applies when we create it: an operator's own choice is left alone.
     path.mkdir(mode=0o700, parents=True, exist_ok=True)

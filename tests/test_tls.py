@@ -2,6 +2,7 @@
 
 import ipaddress
 import os
+import signal
 import ssl
 import subprocess
 import sys
@@ -11,7 +12,8 @@ import pytest
 import trio
 from cryptography import x509
 
-from irctest import IRCClient
+from irctest import IRCClient, free_port, write_config
+from ircd.tlsutil import certificate_fingerprint, create_certificate
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -101,3 +103,43 @@ async def test_a_verifying_client_accepts_the_certificate_by_each_local_name(mak
         await connect_verified(srv.tls_port, pem, "elsewhere.example.org")
     assert isinstance(refused.value.__cause__, ssl.SSLCertVerificationError)
     assert "mismatch" in str(refused.value.__cause__)
+
+
+async def test_startup_log_says_where_each_certificate_is_and_its_fingerprint(tmp_path):
+    cert, key = create_certificate(tmp_path / "bought", "irc.example.net")  # "from a CA"
+    link_port, own_port = free_port(), free_port()
+    path, port, tls_port = write_config(tmp_path, extra=f"""
+        [[listen]]
+        host = "127.0.0.1"
+        port = {link_port}
+        link = true
+
+        [[listen]]
+        host = "127.0.0.1"
+        port = {own_port}
+        tls = true
+        cert = "{cert}"
+        key = "{key}"
+    """)
+    log_path = tmp_path / "stderr.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "ircd", "run", "--config", str(path)],
+                                stdout=subprocess.DEVNULL, stderr=log, cwd=tmp_path)
+    try:
+        with trio.fail_after(20):
+            while "TLS certificate" not in log_path.read_text():
+                assert proc.poll() is None, log_path.read_text()
+                await trio.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await trio.to_thread.run_sync(proc.wait, 10) == 0
+    lines = [line.split(" ircd.app: ", 1)[1] for line in log_path.read_text().splitlines()
+             if " INFO ircd.app: " in line]
+    own = tmp_path / "data" / "server.pem"
+    assert lines[:3] == [
+        "test.server ready (network TestNet)",
+        f"TLS server certificate {own}, fingerprint {certificate_fingerprint(own)}, "
+        f"on 127.0.0.1:{tls_port}, 127.0.0.1:{link_port} (link)",
+        f"TLS certificate {cert}, fingerprint {certificate_fingerprint(cert)}, "
+        f"on 127.0.0.1:{own_port}",
+    ]
