@@ -145,6 +145,7 @@ class Config:
     opers: tuple[OperConfig, ...]
     limits: LimitsConfig
     log_level: str = "info"
+    log_connections: bool = True  # connects/disconnects at info level; False: at debug
 
 
 def load_config(path: str | os.PathLike) -> Config:
@@ -423,12 +424,14 @@ def _build(data: dict, label: str, base: Path, path: Path | None) -> Config:
     limits = _limits(table("limits"))
     logging_table = table("logging")
     log_level = logging_table.string("level", "info", check=_check_log_level).lower()
+    log_connections = logging_table.boolean("connections", True)
     logging_table.finish()
 
     if problems.lines:
         raise ConfigError(problems.lines)
     return Config(path=path, server=server, admin=admin, listen=listen, links=links,
-                  opers=opers, limits=limits, log_level=log_level)
+                  opers=opers, limits=limits, log_level=log_level,
+                  log_connections=log_connections)
 
 
 def _server(t: _Table) -> ServerConfig:

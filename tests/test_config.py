@@ -87,7 +87,7 @@ def test_example_documents_every_key():
     assert found["listen"] == {"host", "port", "tls", "link", "cert", "key"}
     assert found["link"] == {"name", "host", "port", "fingerprint", "autoconnect"}
     assert found["oper"] == {"name", "password", "hosts"}
-    assert found["logging"] == {"level"}
+    assert found["logging"] == {"level", "connections"}
 
 
 def test_minimal_file_gets_defaults(tmp_path):
@@ -99,6 +99,7 @@ def test_minimal_file_gets_defaults(tmp_path):
     assert config.server.motd  # a default welcome text
     assert config.listen[0].host == "127.0.0.1" and not config.listen[0].tls
     assert config.log_level == "info"
+    assert config.log_connections is True
     assert not config.server.allow_die and not config.server.allow_restart
 
 
@@ -194,6 +195,18 @@ level = "DEBUG"
     assert config.limits.ping_interval == 60.5
     assert not config.limits.flood_control and config.limits.max_connections_per_ip == 0
     assert config.log_level == "debug"
+
+
+def test_logging_connections(tmp_path):
+    assert load_config(EXAMPLE).log_connections is True
+    assert default_config().log_connections is True
+    quiet = load_config(write(tmp_path, MINIMAL + '\n[logging]\nconnections = false\n'))
+    assert quiet.log_connections is False and quiet.log_level == "info"
+    loud = load_config(write(tmp_path, MINIMAL + '\n[logging]\nconnections = true\n'))
+    assert loud.log_connections is True
+    error = one_error(tmp_path, MINIMAL + '\n[logging]\nconnections = "no"\n')
+    assert error == (f"{tmp_path / 'ircd.toml'}: [logging] connections: must be true or "
+                     f"false, got string 'no'")
 
 
 def test_config_is_frozen(tmp_path):
