@@ -164,10 +164,20 @@ def load_config(path: str | os.PathLike) -> Config:
     return _build(data, label, absolute.parent, absolute)
 
 
+# The built-in default has no file to set [server] motd in: tell users how to get one.
+DEFAULT_CONFIG_MOTD = """\
+Welcome to LocalNet, a test server running on ircd's built-in default configuration.
+It has no config file yet. To make it yours:
+  1. copy conf/ircd.example.toml (in the ircd source tree) to ircd.toml;
+  2. edit ircd.toml: every key is explained in it, this MOTD is [server] motd;
+  3. check it with: ircd check-config ircd.toml
+  4. stop this server and run: ircd run --config ircd.toml"""
+
+
 def default_config() -> Config:
     """The built-in configuration `ircd run` uses without --config: a local test server."""
     data = {
-        "server": {"name": "irc.localhost", "network": "LocalNet"},
+        "server": {"name": "irc.localhost", "network": "LocalNet", "motd": DEFAULT_CONFIG_MOTD},
         "listen": [{"port": 6667}, {"port": 6697, "tls": True}],
     }
     return _build(data, "<default config>", Path.cwd(), None)
