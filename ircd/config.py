@@ -68,10 +68,11 @@ class ServerConfig:
 
 @attrs.frozen
 class AdminConfig:
-    """What the ADMIN command answers."""
+    """What the ADMIN command answers. Unset (None) email and location are answered with
+    a hint to set the email, and the server's description (see queries.admin)."""
     name: str = "Server administrator"
-    email: str = "Not configured"
-    location: str = "Not configured"
+    email: str | None = None
+    location: str | None = None
 
 
 @attrs.frozen

@@ -42,3 +42,26 @@ async def test_config_file_without_motd_keeps_the_short_default(make_server):
     motd = [m.params[-1] for m in welcome if m.command == "372"]
     assert motd == ["- Welcome to TestNet.",
                     "- This server has no MOTD of its own yet: set [server] motd or motd_file."]
+
+
+async def admin_lines(srv) -> list[str]:
+    c = await srv.client("asker")
+    await c.send("ADMIN")
+    msgs = [await c.next_message() for _ in range(4)]
+    assert [m.command for m in msgs] == ["256", "257", "258", "259"]
+    assert msgs[0].params[1:] == ["test.server", "Administrative info"]
+    return [m.params[-1] for m in msgs[1:]]
+
+
+async def test_admin_without_an_admin_section_is_useful(make_server):
+    srv = await make_server(server={"description": "The Example test hub"})
+    assert await admin_lines(srv) == [
+        "The Example test hub",              # location: the server's description
+        "Server administrator",
+        "set [admin] email in the config"]   # not "Not configured": says how to fix it
+
+
+async def test_admin_section_sets_each_line_and_the_rest_keep_their_defaults(make_server):
+    srv = await make_server(extra='[admin]\nemail = "ops@example.net"\n')
+    assert await admin_lines(srv) == ["Python IRC server", "Server administrator",
+                                      "ops@example.net"]
