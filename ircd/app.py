@@ -12,6 +12,7 @@ import time
 import attrs
 import trio
 
+from . import tlsutil
 from .config import ConfigError, load_config
 from .net.listeners import Listeners
 from .protocol.message import build_line
@@ -98,6 +99,8 @@ class App:
                     return self.exit_code
                 nursery.start_soon(self._signals)
                 log.info("%s ready (network %s)", self.server.name, self.config.server.network)
+                for line in tlsutil.certificate_summary(self.config):
+                    log.info("%s", line)
                 await self._stop.wait()
                 await self._shutdown(connections)
             nursery.cancel_scope.cancel()

@@ -19,7 +19,8 @@ from . import __version__
 from .config import LOG_LEVELS, Config, ConfigError, default_config, load_config
 from .passwords import hash_password
 from .tlsutil import (CertificateError, certificate_fingerprint, create_certificate,
-                      default_cert_paths, ensure_certificate)
+                      default_cert_paths, ensure_certificate, fingerprint_forms,
+                      listen_hosts)
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -100,23 +101,34 @@ def check_config(file: Path) -> None:
 @main.command()
 @_config_option
 def fingerprint(config_path: Path | None) -> None:
-    """Print this server's certificate fingerprint (sha256:...).
+    """Print this server's certificate fingerprint in the forms its users paste.
 
-    Linked servers pin it: put it in the peer's [[link]] fingerprint. The key and
-    self-signed certificate are created in data_dir first if they do not exist yet, so
-    fingerprints can be exchanged before the first start.
+    \b
+    The first line is the sha256:<hex> form (scripts may read just that line):
+    linked servers pin it, in their [[link]] fingerprint for this server.
+    Then the same fingerprint for IRC clients that pin a self-signed certificate:
+      AA:BB:...  colon-separated upper-case hex, for irssi -tls_pinned_cert
+      aabb...    bare lower-case hex, for WeeChat tls_fingerprint (ssl_fingerprint
+                 before WeeChat 4.0)
+
+    The key and self-signed certificate are created in data_dir first if they do not
+    exist yet, so fingerprints can be exchanged before the first start.
     """
     config = _load(config_path)
     cert, _ = default_cert_paths(config.server.data_dir)
     existed = cert.exists()
     try:
-        cert, _ = ensure_certificate(config.server.data_dir, config.server.name)
-        value = certificate_fingerprint(cert)
+        cert, _ = ensure_certificate(config.server.data_dir, config.server.name,
+                                     listen_hosts(config))
+        forms = fingerprint_forms(certificate_fingerprint(cert))
     except (CertificateError, OSError) as e:
         _fail(str(e))
     if not existed:
         click.echo(f"created {cert}", err=True)
-    click.echo(value)
+    click.echo(forms["link"])
+    click.echo("  ^ for [[link]] fingerprint, on the servers that link to this one")
+    click.echo(f"  irssi -tls_pinned_cert:  {forms['colons']}")
+    click.echo(f"  WeeChat tls_fingerprint: {forms['hex']}")
 
 
 @main.command()
@@ -138,7 +150,8 @@ def gencert(config_path: Path | None, force: bool) -> None:
         _fail(f"refusing to overwrite {' and '.join(map(str, existing))}; use --force to "
               f"replace the pair (linked peers must then update the fingerprint they pin)")
     try:
-        cert, key = create_certificate(config.server.data_dir, config.server.name)
+        cert, key = create_certificate(config.server.data_dir, config.server.name,
+                                       listen_hosts(config))
         value = certificate_fingerprint(cert)
     except (CertificateError, OSError) as e:
         _fail(str(e))

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import attrs
 
 from .passwords import is_password_hash
-from .tlsutil import normalize_fingerprint
+from .tlsutil import fingerprint_problem, normalize_fingerprint
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 SID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -68,10 +68,11 @@ class ServerConfig:
 
 @attrs.frozen
 class AdminConfig:
-    """What the ADMIN command answers."""
+    """What the ADMIN command answers. Unset (None) email and location are answered with
+    a hint to set the email, and the server's description (see queries.admin)."""
     name: str = "Server administrator"
-    email: str = "Not configured"
-    location: str = "Not configured"
+    email: str | None = None
+    location: str | None = None
 
 
 @attrs.frozen
@@ -145,6 +146,7 @@ class Config:
     opers: tuple[OperConfig, ...]
     limits: LimitsConfig
     log_level: str = "info"
+    log_connections: bool = True  # connects/disconnects at info level; False: at debug
 
 
 def load_config(path: str | os.PathLike) -> Config:
@@ -163,10 +165,20 @@ def load_config(path: str | os.PathLike) -> Config:
     return _build(data, label, absolute.parent, absolute)
 
 
+# The built-in default has no file to set [server] motd in: tell users how to get one.
+DEFAULT_CONFIG_MOTD = """\
+Welcome to LocalNet, a test server running on ircd's built-in default configuration.
+It has no config file yet. To make it yours:
+  1. copy conf/ircd.example.toml (in the ircd source tree) to ircd.toml;
+  2. edit ircd.toml: every key is explained in it, this MOTD is [server] motd;
+  3. check it with: ircd check-config ircd.toml
+  4. stop this server and run: ircd run --config ircd.toml"""
+
+
 def default_config() -> Config:
     """The built-in configuration `ircd run` uses without --config: a local test server."""
     data = {
-        "server": {"name": "irc.localhost", "network": "LocalNet"},
+        "server": {"name": "irc.localhost", "network": "LocalNet", "motd": DEFAULT_CONFIG_MOTD},
         "listen": [{"port": 6667}, {"port": 6697, "tls": True}],
     }
     return _build(data, "<default config>", Path.cwd(), None)
@@ -423,12 +435,14 @@ def _build(data: dict, label: str, base: Path, path: Path | None) -> Config:
     limits = _limits(table("limits"))
     logging_table = table("logging")
     log_level = logging_table.string("level", "info", check=_check_log_level).lower()
+    log_connections = logging_table.boolean("connections", True)
     logging_table.finish()
 
     if problems.lines:
         raise ConfigError(problems.lines)
     return Config(path=path, server=server, admin=admin, listen=listen, links=links,
-                  opers=opers, limits=limits, log_level=log_level)
+                  opers=opers, limits=limits, log_level=log_level,
+                  log_connections=log_connections)
 
 
 def _server(t: _Table) -> ServerConfig:
@@ -517,8 +531,7 @@ def _links(entries: list[_Table], own_name: str) -> tuple[LinkConfig, ...]:
         port = t.integer("port", 0, 1, 65535, required=True, example="7000")
         fingerprint = t.string(
             "fingerprint", "", required=True, example='"sha256:..." (from `ircd fingerprint`)',
-            check=lambda v: None if normalize_fingerprint(v) else
-            'must be "sha256:" and 64 hex digits, as `ircd fingerprint` prints it')
+            check=fingerprint_problem)
         autoconnect = t.boolean("autoconnect", False)
         if name and name.lower() == own_name.lower():
             t.error("name", "is this server's own name")

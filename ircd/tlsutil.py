@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import ipaddress
 import os
 import re
 import ssl
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -37,12 +38,15 @@ def default_cert_paths(data_dir: Path) -> tuple[Path, Path]:
     return data_dir / CERT_FILE, data_dir / KEY_FILE
 
 
-def ensure_certificate(data_dir: Path, server_name: str) -> tuple[Path, Path]:
+def ensure_certificate(data_dir: Path, server_name: str,
+                       hosts: Iterable[str] = ()) -> tuple[Path, Path]:
     """Returns the (cert, key) pair in data_dir, creating whatever part is missing.
 
     An existing key is kept (a certificate is re-made from it) because the key is what
     peers ultimately trust; a certificate without its key cannot be repaired, so that is
-    an error rather than a silent replacement that would break pinned links.
+    an error rather than a silent replacement that would break pinned links. A new
+    certificate names server_name, this machine and `hosts` (see certificate_names()); an
+    existing one is never re-made to follow them, since that would change its fingerprint.
     """
     cert_path, key_path = default_cert_paths(data_dir)
     if cert_path.exists() and key_path.exists():
@@ -58,19 +62,51 @@ def ensure_certificate(data_dir: Path, server_name: str) -> tuple[Path, Path]:
     else:
         key = ec.generate_private_key(ec.SECP256R1())
         _write_atomically(key_path, _key_pem(key), 0o600)
-    _write_atomically(cert_path, _self_signed_pem(key, server_name), 0o644)
+    _write_atomically(cert_path, _self_signed_pem(key, server_name, hosts), 0o644)
     return cert_path, key_path
 
 
-def create_certificate(data_dir: Path, server_name: str) -> tuple[Path, Path]:
+def create_certificate(data_dir: Path, server_name: str,
+                       hosts: Iterable[str] = ()) -> tuple[Path, Path]:
     """Makes a new key and self-signed certificate in data_dir, replacing any old pair."""
     cert_path, key_path = default_cert_paths(data_dir)
     _make_private_dir(data_dir)
     key = ec.generate_private_key(ec.SECP256R1())
     # Key first: if we stop half-way, ensure_certificate() can still re-make the cert.
     _write_atomically(key_path, _key_pem(key), 0o600)
-    _write_atomically(cert_path, _self_signed_pem(key, server_name), 0o644)
+    _write_atomically(cert_path, _self_signed_pem(key, server_name, hosts), 0o644)
     return cert_path, key_path
+
+
+def listen_hosts(config: Config) -> tuple[str, ...]:
+    """The [[listen]] hosts, for the names of a newly made certificate."""
+    return tuple(listen.host for listen in config.listen)
+
+
+_LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
+_DNS_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
+
+
+def certificate_names(server_name: str, hosts: Iterable[str] = ()) -> list[x509.GeneralName]:
+    """Subject alternative names for the self-signed certificate: the server name, this
+    machine (localhost, 127.0.0.1, ::1) and every host it listens on, so a client that
+    trusts the certificate (say, as its CA file) can verify whichever name it connected to.
+
+    Wildcard listen addresses (0.0.0.0, ::) name no host and are left out, as is anything
+    that is neither an IP address nor a plain ASCII host name.
+    """
+    names: list[x509.GeneralName] = []
+    for host in (server_name, *_LOCAL_NAMES, *hosts):
+        host = host.strip().strip("[]").rstrip(".").lower()
+        try:
+            address = ipaddress.ip_address(host.split("%")[0])  # without an IPv6 zone
+        except ValueError:
+            name = x509.DNSName(host) if _DNS_NAME.fullmatch(host) else None
+        else:
+            name = None if address.is_unspecified else x509.IPAddress(address)
+        if name is not None and name not in names:
+            names.append(name)
+    return names
 
 
 def certificate_fingerprint(cert_path: Path) -> str:
@@ -87,26 +123,73 @@ def der_fingerprint(der: bytes) -> str:
     return "sha256:" + hashlib.sha256(der).hexdigest()
 
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_HEX_PAIRS = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){31}")
+_SHA256_DIGITS = 64
+_OTHER_DIGESTS = {32: "an MD5", 40: "a SHA-1", 96: "a SHA-384", 128: "a SHA-512"}
+_OTHER_PREFIXES = {"md5": "an MD5", "sha1": "a SHA-1", "sha384": "a SHA-384",
+                   "sha512": "a SHA-512"}
+_PREFIXES = ("sha256:", "sha-256:", "sha256 fingerprint=", "sha256=")
+_SEPARATORS = re.compile(r"[\s:]+")
+_ASK_THE_PEER = "which `ircd fingerprint` prints on that server"
+
+
+def _fingerprint_digits(text: str) -> tuple[str | None, str]:
+    """(64 lowercase hex digits, "") or (None, what is wrong with `text`)."""
+    value = text.strip().lower()
+    for prefix in _PREFIXES:
+        if value.startswith(prefix):
+            value = value[len(prefix):].strip()
+            break
+    else:
+        m = re.match(r"(md5|sha-?1|sha-?384|sha-?512)\s*(?:fingerprint)?\s*[:=]", value)
+        if m:
+            what = _OTHER_PREFIXES[m[1].replace("-", "")]
+            return None, f"is {what} fingerprint: links pin the SHA-256 one, {_ASK_THE_PEER}"
+    digits = _SEPARATORS.sub("", value)
+    if not digits:
+        return None, f"is empty: give the peer's SHA-256 fingerprint, {_ASK_THE_PEER}"
+    bad = next((c for c in digits if c not in "0123456789abcdef"), None)
+    if bad is not None:
+        return None, f"contains {bad!r}, which is not a hex digit"
+    if len(digits) != _SHA256_DIGITS:
+        what = _OTHER_DIGESTS.get(len(digits))
+        if what:
+            return None, (f"has {len(digits)} hex digits, so it is {what} fingerprint: links "
+                          f"pin the SHA-256 one (64 hex digits), {_ASK_THE_PEER}")
+        hint = "cut short when copied?" if len(digits) < 64 else "something extra copied with it?"
+        return None, (f"has {len(digits)} hex digits where a SHA-256 fingerprint has "
+                      f"{_SHA256_DIGITS} ({hint})")
+    return digits, ""
 
 
 def normalize_fingerprint(text: str) -> str | None:
     """Canonical "sha256:<64 lowercase hex>" form, or None if `text` is not a fingerprint.
 
-    Accepts our own format and the colon-separated hex that `openssl x509 -fingerprint
-    -sha256` prints, with or without the "sha256:" prefix, in either case.
+    Accepts every form `ircd fingerprint` prints, in either case, with or without the
+    "sha256:" prefix: "sha256:<hex>", colon-separated hex as irssi and `openssl x509
+    -fingerprint -sha256` show it (also with openssl's "SHA256 Fingerprint=" prefix),
+    and bare hex as WeeChat takes it.
     """
-    value = text.strip().lower()
-    if value.startswith("sha256:"):
-        value = value[len("sha256:"):]
-    elif value.startswith("sha256 fingerprint="):
-        value = value[len("sha256 fingerprint="):]
-    if _HEX_PAIRS.fullmatch(value):
-        value = value.replace(":", "")
-    if not _HEX64.fullmatch(value):
-        return None
-    return "sha256:" + value
+    digits, _ = _fingerprint_digits(text)
+    return None if digits is None else "sha256:" + digits
+
+
+def fingerprint_problem(text: str) -> str | None:
+    """Why `text` is not a SHA-256 fingerprint normalize_fingerprint() accepts, or None."""
+    digits, problem = _fingerprint_digits(text)
+    return None if digits is not None else problem
+
+
+def fingerprint_forms(fingerprint: str) -> dict[str, str]:
+    """The fingerprint in the form each consumer takes: "link" (our own canonical
+    "sha256:<hex>", for [[link]] fingerprint), "colons" (upper-case hex pairs, for irssi's
+    -tls_pinned_cert) and "hex" (bare lower-case hex, for WeeChat's tls_fingerprint).
+    `fingerprint` is any form normalize_fingerprint() takes."""
+    canonical = normalize_fingerprint(fingerprint)
+    if canonical is None:
+        raise ValueError(f"not a SHA-256 fingerprint: {fingerprint!r}")
+    digits = canonical[len("sha256:"):]
+    colons = ":".join(digits[i:i + 2] for i in range(0, len(digits), 2)).upper()
+    return {"link": canonical, "colons": colons, "hex": digits}
 
 
 def server_ssl_context(cert: Path, key: Path) -> ssl.SSLContext:
@@ -148,7 +231,7 @@ def link_client_ssl_context(cert: Path, key: Path) -> ssl.SSLContext:
 
 def server_cert_pair(config: Config) -> tuple[Path, Path]:
     """The server's own pair in data_dir: its identity on links (what peers pin)."""
-    return ensure_certificate(config.server.data_dir, config.server.name)
+    return ensure_certificate(config.server.data_dir, config.server.name, listen_hosts(config))
 
 
 def listener_cert_pair(config: Config, listen: ListenConfig) -> tuple[Path, Path]:
@@ -156,6 +239,28 @@ def listener_cert_pair(config: Config, listen: ListenConfig) -> tuple[Path, Path
     if listen.cert is not None and listen.key is not None:
         return listen.cert, listen.key
     return server_cert_pair(config)
+
+
+def certificate_summary(config: Config) -> list[str]:
+    """For the startup log: one line per certificate the TLS listeners serve, saying where
+    it is, its fingerprint and which listeners serve it."""
+    own, _ = default_cert_paths(config.server.data_dir)
+    served: dict[Path, list[str]] = {}
+    for listen in config.listen:
+        if listen.tls:
+            host = f"[{listen.host}]" if ":" in listen.host else listen.host
+            served.setdefault(listen.cert or own, []).append(
+                f"{host}:{listen.port}" + (" (link)" if listen.link else ""))
+    lines = []
+    for cert, listeners in served.items():
+        try:
+            fingerprint = certificate_fingerprint(cert)
+        except (CertificateError, OSError) as e:
+            fingerprint = f"unknown ({e})"
+        which = "server certificate" if cert == own else "certificate"
+        lines.append(f"TLS {which} {cert}, fingerprint {fingerprint}, "
+                     f"on {', '.join(listeners)}")
+    return lines
 
 
 def _make_private_dir(path: Path) -> None:
@@ -176,7 +281,7 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
-def _self_signed_pem(key, server_name: str) -> bytes:
+def _self_signed_pem(key, server_name: str, hosts: Iterable[str] = ()) -> bytes:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, server_name)])
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (
@@ -187,7 +292,8 @@ def _self_signed_pem(key, server_name: str) -> bytes:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))  # tolerate peers' clock skew
         .not_valid_after(now + VALIDITY)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(server_name)]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(certificate_names(server_name, hosts)),
+                       critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )

@@ -11,7 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
 from ircd import cli
+from ircd.config import load_config
 from ircd.passwords import verify_password
 from ircd.tlsutil import certificate_fingerprint
 
@@ -167,12 +171,35 @@ def test_fingerprint_creates_pair_before_first_start(tmp_path, config_file):
     assert (data / "server.pem").is_file() and (data / "server.key").is_file()
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     assert stat.S_IMODE((data / "server.key").stat().st_mode) == 0o600
-    line = first.stdout.strip()
+    line = first.stdout.splitlines()[0]  # the first line stays the bare sha256: form
     assert line.startswith("sha256:") and len(line) == 7 + 64
     assert line == certificate_fingerprint(data / "server.pem")
     second = ircd("fingerprint", "-c", str(config_file))
-    assert second.returncode == 0 and second.stdout.strip() == line
+    assert second.returncode == 0 and second.stdout == first.stdout
     assert second.stderr == ""  # nothing created the second time
+
+
+def test_fingerprint_prints_the_form_each_client_takes(tmp_path, config_file):
+    """Each labelled line is the certificate's real SHA-256 (computed here independently),
+    in the shape that consumer wants, and each one pasted into [[link]] fingerprint loads."""
+    result = ircd("fingerprint", "--config", str(config_file))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    pem = (tmp_path / "data" / "server.pem").read_bytes()
+    digest = x509.load_pem_x509_certificate(pem).fingerprint(hashes.SHA256())
+    assert lines[0] == "sha256:" + digest.hex()
+    assert "[[link]] fingerprint" in lines[1]
+    labelled = {label.strip(): value.strip()
+                for label, value in (line.split(": ", 1) for line in lines[2:])}
+    assert labelled == {"irssi -tls_pinned_cert": ":".join(f"{b:02X}" for b in digest),
+                        "WeeChat tls_fingerprint": digest.hex()}
+    for form in [lines[0], *labelled.values()]:
+        peer = tmp_path / "peer.toml"
+        peer.write_text(CONFIG.replace("cli.test.net", "peer.test.net") +
+                        f'\n[[link]]\nname = "cli.test.net"\nhost = "127.0.0.1"\nport = 7000\n'
+                        f'fingerprint = "{form}"\n', encoding="utf-8")
+        assert ircd("check-config", str(peer)).returncode == 0
+        assert load_config(peer).links[0].fingerprint == lines[0]
 
 
 def test_fingerprint_without_config_uses_cwd(runner, tmp_path, monkeypatch):

@@ -87,7 +87,7 @@ def test_example_documents_every_key():
     assert found["listen"] == {"host", "port", "tls", "link", "cert", "key"}
     assert found["link"] == {"name", "host", "port", "fingerprint", "autoconnect"}
     assert found["oper"] == {"name", "password", "hosts"}
-    assert found["logging"] == {"level"}
+    assert found["logging"] == {"level", "connections"}
 
 
 def test_minimal_file_gets_defaults(tmp_path):
@@ -99,6 +99,7 @@ def test_minimal_file_gets_defaults(tmp_path):
     assert config.server.motd  # a default welcome text
     assert config.listen[0].host == "127.0.0.1" and not config.listen[0].tls
     assert config.log_level == "info"
+    assert config.log_connections is True
     assert not config.server.allow_die and not config.server.allow_restart
 
 
@@ -194,6 +195,18 @@ level = "DEBUG"
     assert config.limits.ping_interval == 60.5
     assert not config.limits.flood_control and config.limits.max_connections_per_ip == 0
     assert config.log_level == "debug"
+
+
+def test_logging_connections(tmp_path):
+    assert load_config(EXAMPLE).log_connections is True
+    assert default_config().log_connections is True
+    quiet = load_config(write(tmp_path, MINIMAL + '\n[logging]\nconnections = false\n'))
+    assert quiet.log_connections is False and quiet.log_level == "info"
+    loud = load_config(write(tmp_path, MINIMAL + '\n[logging]\nconnections = true\n'))
+    assert loud.log_connections is True
+    error = one_error(tmp_path, MINIMAL + '\n[logging]\nconnections = "no"\n')
+    assert error == (f"{tmp_path / 'ircd.toml'}: [logging] connections: must be true or "
+                     f"false, got string 'no'")
 
 
 def test_config_is_frozen(tmp_path):
@@ -314,7 +327,8 @@ def test_link_fingerprints(tmp_path):
     colon = ":".join(["AB"] * 32)
     assert load_config(write(tmp_path, MINIMAL + link(colon))).links[0].fingerprint == FP
     error = one_error(tmp_path, MINIMAL + link("sha256:1234"))
-    assert "[[link]] #1 fingerprint: must be \"sha256:\" and 64 hex digits" in error
+    assert error.startswith(f"{tmp_path / 'ircd.toml'}: [[link]] #1 fingerprint: has 4 hex "
+                            f"digits where a SHA-256 fingerprint has 64")
     assert "got string 'sha256:1234'" in error
     error = one_error(tmp_path, MINIMAL + link(FP, "irc.test.net"))
     assert "[[link]] #1 name: is this server's own name" in error
@@ -331,6 +345,43 @@ def test_normalize_fingerprint():
     assert normalize_fingerprint("SHA256 Fingerprint=" + ":".join(["AB"] * 32)) == FP
     assert normalize_fingerprint("sha256:" + "ab" * 31) is None
     assert normalize_fingerprint("md5:" + "ab" * 32) is None
+
+
+# what `ircd fingerprint` prints for each consumer, and what people paste from elsewhere
+SAMPLE = bytes(range(0x10, 0x30))
+PASTED_FORMS = [
+    "sha256:" + SAMPLE.hex(),                              # [[link]] fingerprint
+    ":".join(f"{b:02X}" for b in SAMPLE),                  # irssi -tls_pinned_cert
+    SAMPLE.hex(),                                          # WeeChat tls_fingerprint
+    "SHA256:" + SAMPLE.hex().upper(),                      # any case, with the prefix
+    "sha256:" + ":".join(f"{b:02x}" for b in SAMPLE),      # prefix and colons
+    "SHA256 Fingerprint=" + ":".join(f"{b:02X}" for b in SAMPLE),  # openssl x509
+    " ".join(f"{b:02X}" for b in SAMPLE),                  # certificate viewers
+]
+
+
+@pytest.mark.parametrize("pasted", PASTED_FORMS)
+def test_link_fingerprint_accepts_every_printed_form(tmp_path, pasted):
+    text = MINIMAL + (f'\n[[link]]\nname = "b.example.net"\nhost = "h"\nport = 7000\n'
+                      f'fingerprint = "{pasted}"\n')
+    assert load_config(write(tmp_path, text)).links[0].fingerprint == "sha256:" + SAMPLE.hex()
+
+
+@pytest.mark.parametrize("pasted, problem", [
+    ("", "fingerprint: is empty"),
+    ("sha256:" + "ab" * 31, "has 62 hex digits where a SHA-256 fingerprint has 64 (cut short"),
+    ("ab" * 33, "has 66 hex digits where a SHA-256 fingerprint has 64 (something extra"),
+    ("ab" * 20, "has 40 hex digits, so it is a SHA-1 fingerprint: links pin the SHA-256 one"),
+    ("SHA1 Fingerprint=" + ":".join(["AB"] * 20), "is a SHA-1 fingerprint: links pin the SHA-256"),
+    ("md5:" + "ab" * 16, "is an MD5 fingerprint"),
+    ("sha256:" + "ab" * 31 + "zz", "contains 'z', which is not a hex digit"),
+])
+def test_bad_link_fingerprint_names_file_key_and_problem(tmp_path, pasted, problem):
+    text = MINIMAL + (f'\n[[link]]\nname = "b.example.net"\nhost = "h"\nport = 7000\n'
+                      f'fingerprint = "{pasted}"\n')
+    error = one_error(tmp_path, text)
+    assert error.startswith(f"{tmp_path / 'ircd.toml'}: [[link]] #1 fingerprint: "), error
+    assert problem in error, error
 
 
 def test_plaintext_oper_password_is_refused_without_echo(tmp_path):

@@ -87,7 +87,8 @@ async def test_oper_wrong_password_unknown_name_and_host_mismatch(make_server):
 
     unknown = await srv.client("unknown")
     await unknown.send(f"OPER nobody :{PASSWORD}")
-    await unknown.expect("464", skip=False)
+    err = await unknown.expect("491", skip=False)
+    assert err.params == ["unknown", "No O-lines for your host"]
 
     elsewhere = await srv.client("elsewhere")
     await elsewhere.send(f"OPER faraway :{PASSWORD}")
@@ -100,6 +101,15 @@ async def test_oper_wrong_password_unknown_name_and_host_mismatch(make_server):
 
     for nick in ("wrong", "unknown", "elsewhere", "missing"):
         assert not srv.state.find_user(nick).is_oper
+
+
+async def test_oper_without_any_oper_block_is_no_o_lines(make_server):
+    srv = await make_server()            # no [[oper]] blocks at all
+    c = await srv.client("hopeful")
+    await c.send(f"OPER admin :{PASSWORD}")
+    err = await c.expect("491", skip=False)
+    assert err.params == ["hopeful", "No O-lines for your host"]
+    assert not srv.state.find_user("hopeful").is_oper
 
 
 async def test_oper_retry_after_backoff(make_server, monkeypatch):

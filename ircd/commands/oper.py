@@ -41,9 +41,9 @@ def oper(server, client, msg) -> Deferred | None:
         client.numeric(N.RPL_TRYAGAIN, "OPER", "Please wait a while and try again.")
         return
     block = next((o for o in server.config.opers if o.name == name), None)
-    if block is None:
+    if block is None:  # no [[oper]] block for this name (or none at all): no O-line
         _oper_failed(client, now, f"unknown oper name {name!r}")
-        client.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
+        client.numeric(N.ERR_NOOPERHOST, "No O-lines for your host")
         return
     candidates = {f"{user.ident}@{user.host}", f"{user.ident}@{user.ip}"}
     if not any(mask_matches(mask, text) for mask in block.hosts for text in candidates):

@@ -360,9 +360,10 @@ def admin(server, client, msg) -> None:
         return
     cfg = server.config.admin
     client.numeric(N.RPL_ADMINME, server.name, "Administrative info")
-    client.numeric(N.RPL_ADMINLOC1, cfg.location)
+    client.numeric(N.RPL_ADMINLOC1,
+                   cfg.location or server.config.server.description or server.name)
     client.numeric(N.RPL_ADMINLOC2, cfg.name)
-    client.numeric(N.RPL_ADMINEMAIL, cfg.email)
+    client.numeric(N.RPL_ADMINEMAIL, cfg.email or "set [admin] email in the config")
 
 
 def _uptime_text(seconds: float) -> str:
