@@ -14,7 +14,10 @@ import trio
 
 from . import tlsutil
 from .config import ConfigError, load_config
+from .net.flusher import Flusher
 from .net.listeners import Listeners
+from .net.timers import Timers
+from .net.worker import Worker
 from .protocol.message import build_line
 from .server import Server
 
@@ -37,7 +40,9 @@ class App:
     def __init__(self, config, log_level_override: str | None = None):
         self.config = config
         self.log_level_override = log_level_override
-        self.server = Server(config)
+        self.timers = Timers()
+        self.flusher = Flusher()
+        self.server = Server(config, self.timers)
         self.server.shutdown_requested = self.request_shutdown
         self.server.rehash_requested = self.rehash
         self.restart = False
@@ -83,11 +88,11 @@ class App:
         self.shutdown_reason = "Server shutting down"
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            self.server.spawn = nursery.start_soon
+            self.server.worker = Worker(self.server, nursery)
             async with trio.open_nursery() as connections:
-                self.listeners = Listeners(self.server, connections)
-                nursery.start_soon(self.server.timers.run)
-                nursery.start_soon(self.server.run_flusher)
+                self.listeners = Listeners(self.server, connections, self.flusher)
+                nursery.start_soon(self.timers.run)
+                nursery.start_soon(self.flusher.run)
                 nursery.start_soon(self._housekeeping)
                 errors = await self.listeners.apply(self.config, nursery)
                 if errors:
@@ -145,7 +150,7 @@ class App:
                 if not client.ping_sent:
                     if idle > lim.ping_interval:
                         client.ping_sent = True
-                        client.write(ping)
+                        client.conn.write(ping)
                 elif idle > lim.ping_interval + lim.ping_timeout:
                     server.quit_client(client, f"Ping timeout: {int(idle)} seconds")
             server.reap()

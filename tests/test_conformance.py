@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from linkproto.clock import Stamp
 from ircd.commands import oper as oper_commands
 from ircd.passwords import hash_password
 
@@ -958,7 +959,7 @@ async def test_elist_creation_and_topic_time(srv):
     await join(foo, "#old", "#new")
     await ask(foo, "TOPIC #old :First", "TOPIC #new :Second")
     old = srv.state.find_channel("#old")
-    old.created -= 180
+    old.created = Stamp(old.created.t - 180_000, old.created.sid)
     old.topic_time -= 180
     for kind in ("C", "T"):
         assert await list_names(foo, f"LIST {kind}>2") == {"#old"}

@@ -30,7 +30,7 @@ async def test_monitor_add_reports_online_and_offline(server):
 
 
 def watcher_client(server, nick):
-    return server.state.find_user(nick).client
+    return server.state.find_user(nick).session
 
 
 async def test_monitor_list_remove_clear_and_status(server):

@@ -24,12 +24,12 @@ def send_bulk(server, client, lines, finish) -> None:
 
 
 def _continue(server, client, lines, finish) -> None:
-    if client.closing or client.dead:
+    if client.closing or client.conn.dead:
         return
-    budget = client.sendq // 2
+    budget = client.conn.sendq // 2
     for line in lines:
         client.write(line)
-        if client.queued >= budget:
+        if client.conn.queued >= budget:
             server.timers.call_later(RETRY_SECONDS, lambda: _continue(server, client, lines, finish))
             return
     finish()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
+from linkproto import events as ev
+
 from ..protocol import numerics as N
 from ..protocol.casemap import CHANTYPES, fold, valid_channel
 from ..protocol.message import build_line, truncate_utf8
-from ..routing import Outgoing
-from ..state.channel import Channel
 from ..state.masks import mask_matches
 from .bulk import send_bulk
 from .checks import channel_for
@@ -44,8 +44,9 @@ def join(server, client, msg) -> None:
             client.numeric(N.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
             continue
         if chan is None:
-            chan = Channel(name)
-            server.channels[chan.folded] = chan
+            # A truly new channel: its creator gets ops. A channel this server still
+            # knows of (even empty, kept through a netsplit) grants nothing.
+            server.emit(ev.ChannelCreate(server.stamp(), name))
             status = "o"
         else:
             refusal = _join_refusal(chan, user, key)
@@ -53,11 +54,11 @@ def join(server, client, msg) -> None:
                 client.numeric(refusal[0], chan.name, refusal[1])
                 continue
             status = ""
-        add_member(server, chan, user, status)
+        add_member(server, client, name, status)
 
 
 def _join_refusal(chan, user, key):
-    invited = user.folded in chan.invited
+    invited = user.uid in chan.invited
     if chan.key is not None and key != chan.key:
         return N.ERR_BADCHANNELKEY, "Cannot join channel (+k) - bad key"
     if chan.limit is not None and len(chan.members) >= chan.limit and not invited:
@@ -69,44 +70,18 @@ def _join_refusal(chan, user, key):
     return None
 
 
-def add_member(server, chan, user, status: str) -> None:
-    chan.members[user] = status
-    user.channels[chan.folded] = chan
-    chan.invited.discard(user.folded)
-    plain = Outgoing(user.source, "JOIN", (chan.name,), trailing=False)
-    extended = Outgoing(user.source, "JOIN", (chan.name, user.account or "*", user.realname))
-    for member in chan.members:
-        c = member.client
-        if c is not None:
-            c.write((extended if "extended-join" in c.caps else plain).for_client(c))
-    if user.away is not None:
-        away = Outgoing(user.source, "AWAY", (user.away,))
-        for member in chan.members:
-            c = member.client
-            if c is not None and member is not user and "away-notify" in c.caps:
-                c.write(away.for_client(c))
-    client = user.client
-    if client is not None:
-        if chan.topic:
-            send_topic(server, client, chan)
-        if "draft/no-implicit-names" not in client.caps:
-            send_names(server, client, chan)
+def add_member(server, client, name: str, status: str) -> None:
+    user = client.user
+    server.emit(ev.ChannelJoin(server.stamp(), name, user.uid, status), client)
+    chan = server.find_channel(name)
+    if chan.topic:
+        send_topic(server, client, chan)
+    if "draft/no-implicit-names" not in client.caps:
+        send_names(server, client, chan)
 
 
 def part_channel(server, user, chan, reason: str | None) -> None:
-    params = (chan.name, reason) if reason else (chan.name,)
-    event = Outgoing(user.source, "PART", params, trailing=bool(reason))
-    for member in chan.members:
-        if member.client is not None:
-            member.client.write(event.for_client(member.client))
-    remove_member(server, chan, user)
-
-
-def remove_member(server, chan, user) -> None:
-    del chan.members[user]
-    del user.channels[chan.folded]
-    if not chan.members:
-        del server.channels[chan.folded]
+    server.emit(ev.ChannelPart(server.stamp(), chan.name, user.uid, reason), user.session)
 
 
 def part(server, client, msg) -> None:
@@ -146,11 +121,7 @@ def topic(server, client, msg) -> None:
         client.numeric(N.ERR_CHANOPRIVSNEEDED, chan.name, "You're not a channel operator")
         return
     text = truncate_utf8(msg.params[1], server.config.limits.topiclen)
-    chan.topic = text
-    chan.topic_setter = user.source
-    chan.topic_time = int(time.time())
-    event = Outgoing(user.source, "TOPIC", (chan.name, text))
-    server.send_to_clients((m.client for m in chan.members if m.client is not None), event)
+    server.emit(ev.TopicChange(server.stamp(), chan.name, user.uid, user.source, text), client)
 
 
 def names_entry(chan, member, client) -> str:
@@ -205,7 +176,7 @@ def _list_filter(token: str):
         minutes = int(token[2:])
 
         def stamp(c, field=token[0]):
-            return c.created if field == "C" else c.topic_time
+            return c.created_ts if field == "C" else c.topic_time
         if token[1] == "<":   # set less than N minutes ago
             return lambda c: stamp(c) > 0 and now - stamp(c) < minutes * 60
         return lambda c: stamp(c) > 0 and now - stamp(c) > minutes * 60
@@ -259,18 +230,10 @@ def invite(server, client, msg) -> None:
     if "i" in chan.modes and not chan.is_op(user):
         client.numeric(N.ERR_CHANOPRIVSNEEDED, chan.name, "You're not a channel operator")
         return
-    chan.invited.add(target.folded)
     client.numeric(N.RPL_INVITING, target.nick, chan.name)
     if target.away is not None:
         client.numeric(N.RPL_AWAY, target.nick, target.away)
-    event = Outgoing(user.source, "INVITE", (target.nick, chan.name), trailing=False)
-    if target.client is not None:
-        target.client.write(event.for_client(target.client))
-    for member, status in chan.members.items():
-        c = member.client
-        if (c is not None and member is not user and "o" in status
-                and "invite-notify" in c.caps):
-            c.write(event.for_client(c))
+    server.emit(ev.ChannelInvite(server.stamp(), chan.name, user.uid, target.uid), client)
 
 
 def kick(server, client, msg) -> None:
@@ -303,6 +266,4 @@ def kick(server, client, msg) -> None:
         if target not in chan.members:
             client.numeric(N.ERR_USERNOTINCHANNEL, target.nick, chan.name, "They aren't on that channel")
             continue
-        event = Outgoing(user.source, "KICK", (chan.name, target.nick, reason))
-        server.send_to_clients([m.client for m in chan.members if m.client is not None], event)
-        remove_member(server, chan, target)
+        server.emit(ev.ChannelKick(server.stamp(), chan.name, user.uid, target.uid, reason), client)

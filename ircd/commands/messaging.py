@@ -1,17 +1,18 @@
 """PRIVMSG, NOTICE and TAGMSG: the fan-out hot path.
 
-A message is serialised once per tag form in use (see Outgoing) and appended to each
-recipient's buffer; nothing else happens per recipient.
+A handler checks the command and emits one Message event per target; the router
+(ircd/routing.py) serialises it once per tag form in use and appends it to each
+recipient's buffer, nothing else per recipient.
 """
 
 from __future__ import annotations
 
 import time
 
+from linkproto import events as ev
+
 from ..protocol import numerics as N
 from ..protocol.casemap import CHANTYPES
-from ..routing import Outgoing
-from ..state.channel import PREFIX_TO_MODE, STATUS_MODES
 from .checks import channel_for
 
 
@@ -31,16 +32,6 @@ def _client_tags(msg) -> dict | None:
     """The client-only tags to relay (their size was checked as the line was read)."""
     tags = {k: v for k, v in msg.tags.items() if k.startswith("+")}
     return tags or None
-
-
-def _write_uncaptured(client, data: bytes) -> None:
-    """Deliver a message to a client as a message in its own right, outside the labeled
-    response being collected for the command it is running (a message to oneself)."""
-    saved, client.capture = client.capture, None
-    try:
-        client.write(data)
-    finally:
-        client.capture = saved
 
 
 def _send(server, client, msg, command) -> None:
@@ -81,6 +72,14 @@ def _send(server, client, msg, command) -> None:
             _to_user(server, client, user, command, target, text, tags)
 
 
+def _message(server, client, user, command, target, status, text, tags) -> ev.Message:
+    seq = server.next_seq()
+    now = server.now_ms()
+    return ev.Message(server.stamp(), command, user.uid, target, text, server.new_msgid(seq),
+                      server.sid, server.epoch, seq, now, status,
+                      tuple(tags.items()) if tags else ())
+
+
 def _to_channel(server, client, user, command, target, name, status, text, tags) -> None:
     chan = channel_for(server, client, name)
     if chan is None:
@@ -94,37 +93,7 @@ def _to_channel(server, client, user, command, target, name, status, text, tags)
             why = "Cannot send to channel (you are banned)"
         client.numeric(N.ERR_CANNOTSENDTOCHAN, chan.name, why)
         return
-    params = (target,) if text is None else (target if status else chan.name, text)
-    event = Outgoing(user.source, command, params, trailing=text is not None,
-                     msgid=server.new_msgid(), client_tags=tags, account=user.account,
-                     bot="B" in user.modes)
-    forms = event.forms
-    build = event.build
-    if status:
-        lowest = max(STATUS_MODES.index(PREFIX_TO_MODE[p]) for p in status)
-        needed = STATUS_MODES[:lowest + 1]
-        members = [m for m, st in chan.members.items() if any(s in st for s in needed)]
-    else:
-        members = chan.members
-    if text is None:
-        for member in members:
-            c = member.client
-            if c is not None and c is not client and "message-tags" in c.caps:
-                m = c.tagmask
-                c.write(forms[m] or build(m))
-    else:
-        for member in members:
-            c = member.client
-            if c is not None and c is not client:
-                m = c.tagmask
-                c.write(forms[m] or build(m))
-    if _echo_wanted(client, text):
-        client.write(event.for_client(client))
-
-
-def _echo_wanted(client, text) -> bool:
-    """echo-message, except that TAGMSG (text None) only goes to message-tags clients."""
-    return "echo-message" in client.caps and (text is not None or "message-tags" in client.caps)
+    server.emit(_message(server, client, user, command, chan.name, status, text, tags), client)
 
 
 def _to_user(server, client, user, command, target, text, tags) -> None:
@@ -132,21 +101,12 @@ def _to_user(server, client, user, command, target, text, tags) -> None:
     if dest is None:
         client.numeric(N.ERR_NOSUCHNICK, target, "No such nick/channel")
         return
-    params = (dest.nick,) if text is None else (dest.nick, text)
-    event = Outgoing(user.source, command, params, trailing=text is not None,
-                     msgid=server.new_msgid(), client_tags=tags, account=user.account,
-                     bot="B" in user.modes)
-    c = dest.client
-    if c is not None and (text is not None or "message-tags" in c.caps):
-        if c is client:
-            _write_uncaptured(c, event.for_client(c))
-        else:
-            c.write(event.for_client(c))
-        if c.dead:     # the write overflowed the recipient's send queue: it never arrives
-            client.report("FAIL", command, "NOT_DELIVERED", dest.nick, event.msgid,
-                          f"Your message to {dest.nick} was not delivered: their connection "
-                          "is not reading and is being closed (SendQ exceeded)")
-    if _echo_wanted(client, text):
-        client.write(event.for_client(client))
+    event = _message(server, client, user, command, dest.uid, "", text, tags)
+    delivered, line = server.emit(event, client)
+    if not delivered:
+        why = ("their connection is not reading and is being closed (SendQ exceeded)"
+               if dest.session is not None else "their server cannot be reached")
+        client.report("FAIL", command, "NOT_DELIVERED", dest.nick, event.msgid,
+                      f"Your message to {dest.nick} was not delivered: {why}")
     if command == "PRIVMSG" and dest.away is not None:
         client.numeric(N.RPL_AWAY, dest.nick, dest.away)

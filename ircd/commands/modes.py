@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
+from linkproto import events as ev
 
 from ..protocol import numerics as N
 from ..protocol.casemap import CHANTYPES, fold
-from ..routing import Outgoing
-from ..state.channel import LIST_MODES, ListEntry
+from ..state.channel import LIST_MODES
 from ..state.masks import normalise_mask
-from ..state.modes import format_mode_changes, parse_channel_modes
+from ..state.modes import parse_channel_modes
 from .checks import channel_for
 
 SETTABLE_USER_MODES = "iwB"
@@ -42,21 +41,22 @@ def user_mode(server, client, msg) -> None:
         client.numeric(N.RPL_UMODEIS, user.mode_string())
         return
     adding = True
-    applied = []
+    changes = []
     unknown = False
+    state = set(user.modes)
     for letter in msg.params[1]:
         if letter in "+-":
             adding = letter == "+"
         elif letter in SETTABLE_USER_MODES or (letter == "o" and not adding):
-            if server.set_user_mode(user, letter, adding):
-                applied.append((adding, letter, None))
+            if adding != (letter in state):
+                changes.append((adding, letter))
+                (state.add if adding else state.discard)(letter)
         elif letter != "o":
             unknown = True
     if unknown:
         client.numeric(N.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
-    if applied:
-        text, _ = format_mode_changes(applied)
-        client.send(user.source, "MODE", user.nick, text)
+    if changes:
+        server.emit(ev.UserModeChange(server.stamp(), user.uid, tuple(changes)), client)
 
 
 def channel_mode(server, client, msg) -> None:
@@ -67,13 +67,14 @@ def channel_mode(server, client, msg) -> None:
     if len(msg.params) == 1:
         modes, args = chan.mode_string(reveal_key=user in chan.members)
         client.numeric(N.RPL_CHANNELMODEIS, chan.name, modes, *args)
-        client.numeric(N.RPL_CREATIONTIME, chan.name, str(chan.created))
+        client.numeric(N.RPL_CREATIONTIME, chan.name, str(chan.created_ts))
         return
     changes, unknown = parse_channel_modes(msg.params[1], msg.params[2:])
     for letter in unknown:
         client.numeric(N.ERR_UNKNOWNMODE, letter, "is an unknown mode char to me")
     is_op = chan.is_op(user)
-    applied = []
+    stamp = server.stamp()
+    planned = []
     param_count = 0
     denied = False
     for adding, letter, arg in changes:
@@ -87,15 +88,15 @@ def channel_mode(server, client, msg) -> None:
             param_count += 1
             if param_count > MAX_PARAM_MODES:
                 continue
-        change = _apply(server, client, chan, user, adding, letter, arg)
+        change = _plan(server, client, chan, user, adding, letter, arg, planned, stamp)
         if change is not None:
-            applied.append(change)
+            planned.append(change)
     if denied:
         client.numeric(N.ERR_CHANOPRIVSNEEDED, chan.name, "You're not a channel operator")
-    if applied:
-        text, args = format_mode_changes(applied)
-        event = Outgoing(user.source, "MODE", (chan.name, text, *args), trailing=False)
-        server.send_to_clients([m.client for m in chan.members if m.client is not None], event)
+    if planned:
+        # the registry applies the changes in order and the router announces only those
+        # that changed something
+        server.emit(ev.ChannelModeChange(stamp, chan.name, user.uid, tuple(planned)), client)
 
 
 def _send_list(client, chan, letter) -> None:
@@ -105,8 +106,8 @@ def _send_list(client, chan, letter) -> None:
     client.numeric(end, chan.name, text)
 
 
-def _apply(server, client, chan, user, adding, letter, arg):
-    """Apply one change; return it as it should be announced, or None if it changed nothing."""
+def _plan(server, client, chan, user, adding, letter, arg, planned, stamp):
+    """One change as an event part, or None after telling the client why not."""
     if letter in "ov":
         if arg is None:
             return None
@@ -114,42 +115,34 @@ def _apply(server, client, chan, user, adding, letter, arg):
         if target is None:
             client.numeric(N.ERR_NOSUCHNICK, arg, "No such nick/channel")
             return None
-        status = chan.members.get(target)
-        if status is None:
+        if target not in chan.members:
             client.numeric(N.ERR_USERNOTINCHANNEL, target.nick, chan.name, "They aren't on that channel")
             return None
-        if adding == (letter in status):
-            return None
-        chan.members[target] = (status + letter) if adding else status.replace(letter, "")
-        return adding, letter, target.nick
+        return ev.StatusMode(letter, target.uid, adding)
     if letter in LIST_MODES:
         mask = normalise_mask(arg)
-        entries = chan.lists[letter]
-        existing = next((e for e in entries if fold(e.mask) == fold(mask)), None)
+        folded = fold(mask)
         if adding:
-            if existing is not None:
-                return None
-            if len(entries) >= server.config.limits.max_list:
-                client.numeric("478", chan.name, mask, "Channel list is full")
-                return None
-            entries.append(ListEntry(mask, user.source, int(time.time())))
-        else:
-            if existing is None:
-                return None
-            entries.remove(existing)
-            mask = existing.mask
-        return adding, letter, mask
+            if folded not in chan.adds[letter]:
+                pending = sum(1 for c in planned if type(c) is ev.ListAdd and c.letter == letter)
+                if len(chan.lists[letter]) + pending >= server.config.limits.max_list:
+                    client.numeric("478", chan.name, mask, "Channel list is full")
+                    return None
+            return ev.ListAdd(letter, mask, user.source, stamp.t // 1000)
+        observed = chan.list_tags(letter, mask)
+        if any(type(c) is ev.ListAdd and c.letter == letter and fold(c.mask) == folded
+               for c in planned):
+            observed += (stamp,)     # added earlier in this same MODE
+        existing = chan.adds[letter].get(folded)
+        shown = existing[0].mask if existing else mask
+        return ev.ListRemove(letter, shown, observed)
     if letter == "k":
         if adding:
             if not arg or " " in arg or "," in arg or len(arg) > 23:
                 client.numeric(N.ERR_INVALIDKEY, chan.name, "Key is not well-formed")
                 return None
-            chan.key = arg
-            return True, "k", arg
-        if chan.key is None:
-            return None
-        chan.key = None
-        return False, "k", "*"
+            return ev.KeyMode(arg)
+        return ev.KeyMode(None)
     if letter == "l":
         if adding:
             if arg is None:
@@ -158,16 +151,6 @@ def _apply(server, client, chan, user, adding, letter, arg):
                 client.numeric(N.ERR_INVALIDMODEPARAM, chan.name, "l", arg or "*",
                                "Invalid limit mode parameter, it must be a positive number")
                 return None
-            chan.limit = int(arg)
-            return True, "l", str(chan.limit)
-        if chan.limit is None:
-            return None
-        chan.limit = None
-        return False, "l", None
-    if adding == (letter in chan.modes):
-        return None
-    if adding:
-        chan.modes.add(letter)
-    else:
-        chan.modes.discard(letter)
-    return adding, letter, None
+            return ev.LimitMode(int(arg))
+        return ev.LimitMode(None)
+    return ev.FlagMode(letter, adding)

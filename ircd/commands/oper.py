@@ -15,11 +15,12 @@ import logging
 import time
 import weakref
 
+from linkproto import events as ev
+
 from .deferred import Deferred
 from ..passwords import verify_password
 from ..protocol import numerics as N
 from ..protocol.casemap import fold, valid_username
-from ..routing import Outgoing
 from ..state.masks import mask_matches
 
 log = logging.getLogger(__name__)
@@ -64,12 +65,10 @@ def oper(server, client, msg) -> Deferred | None:
 
 def _become_oper(server, client, name: str) -> None:
     user = client.user
-    newly = server.set_user_mode(user, "o", True)   # keeps the LUSERS oper count
-    user.oper_name = name
     log.info("OPER: %s (%s@%s) is now an operator as %r", user.nick, user.ident, user.host, name)
     client.numeric(N.RPL_YOUREOPER, "You are now an IRC operator")
-    if newly:
-        client.send(user.source, "MODE", user.nick, "+o")
+    server.set_user_mode(user, "o", True)    # the user hears MODE +o if it is new
+    user.oper_name = name
 
 
 def _oper_failed(client, now: float, why: str) -> None:
@@ -89,13 +88,12 @@ def kill(server, client, msg) -> None:
         else:
             client.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
         return
-    victim = target.client
+    victim = target.session
     if victim is None:  # a remote user: the link layer will carry kills
         client.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
         return
     log.info("KILL: %s (oper %s) killed %s (%s)", user.nick, user.oper_name, target.source, reason)
-    victim.send(user.source, "KILL", target.nick, reason)
-    server.quit_client(victim, f"Killed ({user.nick} ({reason}))")
+    server.kill(target, user, reason)
 
 
 def rehash(server, client, msg) -> None:
@@ -134,10 +132,8 @@ def wallops(server, client, msg) -> None:
     if not text:
         client.numeric(N.ERR_NEEDMOREPARAMS, "WALLOPS", "Not enough parameters")
         return
-    event = Outgoing(client.user.source, "WALLOPS", (text,))
-    for other in server.users.values():
-        if "w" in other.modes and other.client is not None:
-            other.client.write(event.for_client(other.client))
+    user = client.user
+    server.emit(ev.Wallops(server.stamp(), user.uid, user.source, text), client)
 
 
 def die(server, client, msg) -> None:
@@ -186,8 +182,8 @@ def chghost(server, client, msg) -> None:
         return
     log.info("CHGHOST: %s (oper %s) changed %s to %s@%s", client.user.nick,
              client.user.oper_name, target.source, ident, host)
-    server.change_host(target, ident, host)
-    if target.client is not None:
-        target.client.numeric(RPL_VISIBLEHOST, host, "is now your displayed host")
-    if client is not target.client:
+    server.emit(ev.HostChange(server.stamp(), target.uid, ident, host), client)
+    if target.session is not None:
+        target.session.numeric(RPL_VISIBLEHOST, host, "is now your displayed host")
+    if client is not target.session:
         client.notice(f"*** Changed the host of {target.nick} to {ident}@{host}")

@@ -13,9 +13,10 @@ change its realname; it just is not told (the spec's "handle it silently").
 
 from __future__ import annotations
 
+from linkproto import events as ev
+
 from ..protocol import numerics as N
-from ..protocol.message import truncate_utf8
-from ..routing import Outgoing
+from ..protocol.message import build_line, truncate_utf8
 
 # The longest realname accepted (USER truncates to the same length).
 REALNAME_LIMIT = 100
@@ -27,17 +28,11 @@ def away(server, client, msg) -> None:
     if text:
         text = truncate_utf8(text, server.config.limits.awaylen)
     if text:
-        changed = user.away != text
-        user.away = text
         client.numeric(N.RPL_NOWAWAY, "You have been marked as being away")
-        event = Outgoing(user.source, "AWAY", (text,))
     else:
-        changed = user.away is not None
-        user.away = None
         client.numeric(N.RPL_UNAWAY, "You are no longer marked as being away")
-        event = Outgoing(user.source, "AWAY", ())
-    if changed:
-        server.notify_neighbours(user, event, cap="away-notify", extended_monitor=True)
+    if (text or None) != user.away:
+        server.emit(ev.AwayChange(server.stamp(), user.uid, text or None), client)
 
 
 def setname(server, client, msg) -> None:
@@ -53,10 +48,7 @@ def setname(server, client, msg) -> None:
     if new == user.realname:
         # Nothing changes, but a client with the capability waits for the confirmation.
         if "setname" in client.caps:
-            client.write(Outgoing(user.source, "SETNAME", (new,)).for_client(client))
+            client.write(build_line(user.source, "SETNAME", (new,), trailing=True))
         return
-    user.realname = new
     client.realname = new
-    event = Outgoing(user.source, "SETNAME", (new,))
-    server.notify_neighbours(user, event, cap="setname", include_self=True,
-                             extended_monitor=True)
+    server.emit(ev.RealnameChange(server.stamp(), user.uid, new), client)

@@ -137,7 +137,7 @@ def _who_line(server, client, user, chan, whox) -> bytes:
         elif f == "d":
             values.append("0")
         elif f == "l":
-            values.append(str(_idle_seconds(user)) if user.client is not None else "0")
+            values.append(str(_idle_seconds(user)) if user.session is not None else "0")
         elif f == "a":
             values.append(user.account or "0")
         elif f == "o":
@@ -260,7 +260,7 @@ def send_whois(server, client, target) -> None:
     if privileged and target.ip:
         client.numeric(N.RPL_WHOISHOST, target.nick,
                        f"is connecting from {target.ident}@{target.host} {target.ip}")
-    if target.client is not None:
+    if target.session is not None:
         client.numeric(N.RPL_WHOISIDLE, target.nick, str(_idle_seconds(target)),
                        str(target.signon), "seconds idle, signon time")
 
@@ -427,16 +427,17 @@ def stats(server, client, msg) -> None:
                     name = f"{c.user.nick}[{c.user.ident}@{c.ip}]"
                 else:
                     name = f"{c.nick or '*'}[unknown@{c.ip}]"
-                client.numeric(N.RPL_STATSLINKINFO, name, str(c.queued), str(c.lines_out),
-                               str(c.bytes_out // 1024), str(c.lines_in), str(c.bytes_in // 1024),
+                client.numeric(N.RPL_STATSLINKINFO, name, str(c.conn.queued), str(c.conn.lines_out),
+                               str(c.conn.bytes_out // 1024), str(c.conn.lines_in),
+                               str(c.conn.bytes_in // 1024),
                                str(int(mono - c.connected_at)))
         else:
             conns = list(server.connections)
             client.numeric(N.RPL_STATSLINKINFO, server.name, "0",
-                           str(sum(c.lines_out for c in conns)),
-                           str(sum(c.bytes_out for c in conns) // 1024),
-                           str(sum(c.lines_in for c in conns)),
-                           str(sum(c.bytes_in for c in conns) // 1024),
+                           str(sum(c.conn.lines_out for c in conns)),
+                           str(sum(c.conn.bytes_out for c in conns) // 1024),
+                           str(sum(c.conn.lines_in for c in conns)),
+                           str(sum(c.conn.bytes_in for c in conns) // 1024),
                            str(int(now - server.started)))
     elif kind == "m":
         for name, count in server.command_counts.most_common():

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hmac
 
+from linkproto import events as ev
+
 from ..caps import CAPABILITIES
-from ..net.client import TAG_ACCOUNT, TAG_MSG, TAG_TIME
 from ..protocol import numerics as N
 from ..protocol.casemap import fold, valid_nick, valid_username
-from ..protocol.message import build_line
+from ..protocol.message import TAG_ACCOUNT, TAG_MSG, TAG_TIME, build_line
 
 CAP_LS_CHUNK = 400  # bytes of capability names per CAP LS line, so it fits in 512
 
@@ -102,7 +103,7 @@ def nick(server, client, msg) -> None:
         return
     if new == user.nick:
         return
-    server.change_nick(user, new)
+    server.emit(ev.NickChange(server.stamp(), user.uid, new), client)
 
 
 def user_(server, client, msg) -> None:

@@ -12,7 +12,8 @@ import trio
 
 from ..protocol.message import build_line
 from .. import tlsutil
-from .client import Client
+from ..session import Session
+from .connection import Connection
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +24,9 @@ def listener_key(config, listen) -> tuple:
 
 
 class Listeners:
-    def __init__(self, server, connection_nursery: trio.Nursery):
+    def __init__(self, server, connection_nursery: trio.Nursery, flusher):
         self.server = server
+        self.flusher = flusher
         self.connections = connection_nursery
         self.running: dict[tuple, trio.CancelScope] = {}
 
@@ -82,14 +84,16 @@ class Listeners:
         except OSError:
             await trio.aclose_forcefully(stream)
             return
-        client = Client(server, stream, ip, port, secure, server.next_client_id())
-        refusal = server.admit(client)
+        conn = Connection(stream, ip, port, secure, server.config.limits.sendq, self.flusher)
+        session = Session(server, conn, server.next_client_id())
+        refusal = server.admit(session)
         if refusal is not None:
             log.info("refused connection from %s:%s: %s", ip, port, refusal)
             await _refuse(stream, ip, refusal)
             return
-        log.debug("connection from %s:%s%s", ip, port, " (TLS)" if secure else "")
-        await client.run()
+        log.log(server.connection_log_level, "connection from %s:%s%s", ip, port,
+                " (TLS)" if secure else "")
+        await conn.run(session)
 
     async def _handle_link(self, stream) -> None:
         # Server linking arrives with the linking layer; until then say so plainly.

@@ -148,3 +148,10 @@ def add_tags(line: bytes, tags: str) -> bytes:
     if line.startswith(b"@"):
         return b"@" + tags.encode() + b";" + line[1:]
     return b"@" + tags.encode() + b" " + line
+
+
+# The tag forms a recipient can need (a bit mask per client); an outgoing message is
+# serialised once per form in use.
+TAG_TIME = 1        # server-time
+TAG_MSG = 2         # message-tags: msgid, client-only tags, bot
+TAG_ACCOUNT = 4     # account-tag

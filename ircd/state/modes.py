@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from linkproto import events as ev
+
 from .channel import FLAG_MODES, LIST_MODES, PARAM_MODES, PARAM_SET_MODES, STATUS_MODES
 
 
@@ -46,3 +48,25 @@ def format_mode_changes(applied) -> tuple[str, list[str]]:
         if arg is not None:
             args.append(arg)
     return "".join(out), args
+
+
+def format_event_changes(changes, users) -> tuple[str, list[str]]:
+    """The applied changes of a ChannelModeChange as a MODE line's modes and arguments;
+    `users` maps UIDs to users (status changes show the target's nick)."""
+    plain = []
+    for c in changes:
+        kind = type(c)
+        if kind is ev.FlagMode:
+            plain.append((c.adding, c.letter, None))
+        elif kind is ev.StatusMode:
+            target = users.get(c.target)
+            plain.append((c.adding, c.letter, target.nick if target is not None else c.target))
+        elif kind is ev.ListAdd:
+            plain.append((True, c.letter, c.mask))
+        elif kind is ev.ListRemove:
+            plain.append((False, c.letter, c.mask))
+        elif kind is ev.KeyMode:
+            plain.append((c.key is not None, "k", c.key if c.key is not None else "*"))
+        elif kind is ev.LimitMode:
+            plain.append((c.limit is not None, "l", str(c.limit) if c.limit is not None else None))
+    return format_mode_changes(plain)

@@ -15,7 +15,7 @@ from linkproto import events as ev
 from linkproto.clock import ZERO
 
 from ..protocol.casemap import CHANTYPES, fold
-from .channel import STATUS_MODES, Channel
+from .channel import PREFIX_TO_MODE, STATUS_MODES, Channel
 from .user import User
 
 
@@ -483,7 +483,8 @@ class Network:
                 out.undeliverable = True
                 return out
             if e.status:
-                lowest = STATUS_MODES.index("o" if e.status == "@" else "v")
+                # the lowest status named counts: "@+" means voiced or higher
+                lowest = max(STATUS_MODES.index(PREFIX_TO_MODE[p]) for p in e.status)
                 needed = STATUS_MODES[:lowest + 1]
                 members = [m for m, st in chan.members.items() if any(s in st for s in needed)]
             else:
