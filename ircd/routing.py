@@ -281,6 +281,8 @@ class Router:
         old = out.old_source
         sessions = self._with_watchers(user, out.local, "chghost")
         _send(sessions, Outgoing(old, "CHGHOST", (e.ident, e.host), now, trailing=False), "chghost")
+        if user.session is not None:
+            user.session.numeric(N.RPL_VISIBLEHOST, e.host, "is now your displayed host")
         legacy = [s for s in _sessions(out.local) if "chghost" not in s.caps and s is not user.session]
         _send(legacy, Outgoing(old, "QUIT", ("Changing host",), now))
         for chan in user.channels.values():

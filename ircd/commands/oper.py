@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 OPER_RETRY_SECONDS = 3.0
 USERLEN = 10          # as ISUPPORT USERLEN says
 HOSTLEN = 63
-RPL_VISIBLEHOST = "396"
 
 # client -> monotonic time before which another OPER attempt is refused (263)
 _oper_backoff: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -183,7 +182,5 @@ def chghost(server, client, msg) -> None:
     log.info("CHGHOST: %s (oper %s) changed %s to %s@%s", client.user.nick,
              client.user.oper_name, target.source, ident, host)
     server.emit(ev.HostChange(server.stamp(), target.uid, ident, host), client)
-    if target.session is not None:
-        target.session.numeric(RPL_VISIBLEHOST, host, "is now your displayed host")
     if client is not target.session:
         client.notice(f"*** Changed the host of {target.nick} to {ident}@{host}")

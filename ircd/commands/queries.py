@@ -9,10 +9,9 @@ Numeric formats follow RFC 1459/2812 as refined by the modern client protocol do
 from __future__ import annotations
 
 import datetime
+import importlib.metadata
 import platform
 import time
-
-import trio
 
 from ..protocol import numerics as N
 from ..protocol.casemap import CHANTYPES, fold
@@ -383,7 +382,7 @@ def info(server, client, msg) -> None:
         f"{server.version} -- {cfg.description}",
         f"Network: {cfg.network}",
         "A spanning-tree IRC server network written in Python on trio.",
-        f"Running on Python {platform.python_version()} with trio {trio.__version__}.",
+        f"Running on Python {platform.python_version()} with trio {importlib.metadata.version('trio')}.",
         "",
         f"Started {started.strftime('%a %b %d %Y at %H:%M:%S UTC')}",
         f"Up {_uptime_text(time.time() - server.started)}",
