@@ -143,3 +143,34 @@ async def test_startup_log_says_where_each_certificate_is_and_its_fingerprint(tm
         f"TLS certificate {cert}, fingerprint {certificate_fingerprint(cert)}, "
         f"on 127.0.0.1:{own_port}",
     ]
+
+
+async def _read_to_clean_eof(stream) -> bytes:
+    """Everything the server sends until it closes; a close without the TLS close alert
+    (what irssi reports as "SSL read error: unexpected eof") fails the test."""
+    data = b""
+    with trio.fail_after(5):
+        while True:
+            try:
+                chunk = await stream.receive_some(65536)
+            except trio.BrokenResourceError as exc:
+                raise AssertionError(f"TLS closed without close_notify after {data!r}") from exc
+            if not chunk:
+                return data
+            data += chunk
+
+
+async def test_quit_over_tls_ends_with_the_close_alert(make_server):
+    srv = await make_server()
+    c = await srv.client("leaver", tls=True)
+    await c.send("QUIT :bye")
+    rest = await _read_to_clean_eof(c.stream)
+    assert b"ERROR :Closing Link:" in rest and b"(Quit: bye)" in rest
+
+
+async def test_shutdown_over_tls_ends_with_the_close_alert(make_server):
+    srv = await make_server()
+    c = await srv.client("stayer", tls=True)
+    srv.app.request_shutdown("Server shutting down (test)")
+    rest = await _read_to_clean_eof(c.stream)
+    assert b"ERROR :Closing Link:" in rest and b"Server shutting down (test)" in rest

@@ -1,1 +1,4 @@
-"""Network I/O with trio: listeners and per-connection reader/writer. Thin by design."""
+"""Network I/O with trio: listeners, connections, the flusher, timers, worker threads.
+
+The only layer (with app.py) that imports trio; everything above it is synchronous.
+"""

@@ -1,1 +1,5 @@
-"""Pure network state: users, channels, modes, masks. No I/O; the server mutates it."""
+"""Pure network state: the registry of servers, users and channels, and its merge rules.
+
+No I/O, no clock, no randomness: events (linkproto.events) come in, state changes, and
+`Network.apply` says who must hear of it.
+"""
