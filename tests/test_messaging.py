@@ -88,9 +88,10 @@ async def test_echo_message_server_time_msgid_and_tags(server):
     assert set(timed.tags) == {"time"} and timed.tags["time"] == echo.tags["time"]
     plain = await c.expect("PRIVMSG")
     assert plain.tags == {}
-    # msgids are unique per message
+    # msgids are unique per message, and in the network: they start with the server's SID
     await a.send("PRIVMSG #tags :again")
     assert (await a.expect("PRIVMSG")).tags["msgid"] != echo.tags["msgid"]
+    assert echo.tags["msgid"].startswith(server.state.sid)
 
 
 async def test_tagmsg_only_to_message_tags_clients(server):
