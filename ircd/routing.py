@@ -88,7 +88,7 @@ class Router:
             ev.NickChange: self._nick, ev.AwayChange: self._away, ev.AccountChange: self._account,
             ev.HostChange: self._host, ev.RealnameChange: self._realname,
             ev.UserModeChange: self._user_mode, ev.Wallops: self._wallops,
-            ev.ServerQuit: self._server_quit,
+            ev.ServerQuit: self._server_quit, ev.ChannelCreate: self._created,
         }
 
     def now_ms(self) -> int:
@@ -164,6 +164,20 @@ class Router:
         if user.away is not None:
             _send(sessions, Outgoing(user.source, "AWAY", (user.away,), now), "away-notify",
                   skip=user.session)
+        self._deopped(chan, out.changes, sessions)
+
+    def _created(self, e: ev.ChannelCreate, out, origin) -> None:
+        if out.changes:
+            self._deopped(out.channel, out.changes, _sessions(out.local))
+
+    def _deopped(self, chan, users, sessions) -> None:
+        """Ops that came with a channel's creation go when an older creation of the
+        same channel turns up: the members see the server take them."""
+        if users:
+            nicks = [u.nick for u in users]
+            line = Outgoing(self.server.name, "MODE", (chan.name, "-" + "o" * len(nicks), *nicks),
+                            self.now_ms(), trailing=False)
+            _send(sessions, line)
 
     def _part(self, e: ev.ChannelPart, out, origin) -> None:
         params = (out.channel.name, e.reason) if e.reason else (out.channel.name,)

@@ -116,10 +116,14 @@ class ChannelCreate:
 
 @_frozen
 class ChannelJoin:
+    """`created`: the join created the channel at that stamp, and `status` ("o") is the
+    creator's. Should an older creation of the same channel turn up (a netjoin), the
+    creator's ops go: the older channel is the real one."""
     stamp: Stamp
     channel: str
     uid: str
-    status: str = ""        # status modes granted with the join ("o" for a creator)
+    status: str = ""
+    created: Stamp | None = None
 
 
 @_frozen

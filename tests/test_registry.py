@@ -161,3 +161,35 @@ def test_digest_is_equal_for_equal_state_and_differs_otherwise(net):
     assert net.digest() == other.digest()
     net.apply(user(Stamp(10, "3CC"), "3CC000001", "x"))
     assert net.digest() != other.digest()
+
+
+def test_ops_from_a_newer_creation_go_when_the_older_channel_turns_up(net):
+    """A server that never knew #c (restarted empty, say) lets a user create it and op
+    itself; when the network's older #c arrives, those ops go and the real ops stay."""
+    net.apply(user(Stamp(10, "1AA"), "1AA000001", "rider"))
+    net.apply(user(Stamp(11, "2BB"), "2BB000001", "owner"))
+    net.apply(ev.ChannelCreate(Stamp(500, "1AA"), "#c"))
+    net.apply(ev.ChannelJoin(Stamp(501, "1AA"), "#c", "1AA000001", "o", Stamp(500, "1AA")))
+    chan = net.find_channel("#c")
+    assert chan.is_op(net.users["1AA000001"])
+    out = net.apply(ev.ChannelCreate(Stamp(100, "2BB"), "#c"))        # the older channel
+    assert [u.nick for u in out.changes] == ["rider"]
+    assert not chan.is_op(net.users["1AA000001"]) and chan.created == Stamp(100, "2BB")
+    net.apply(ev.ChannelJoin(Stamp(101, "2BB"), "#c", "2BB000001", "o", Stamp(100, "2BB")))
+    assert chan.is_op(net.users["2BB000001"])
+    # a creator's join arriving after the older channel is known grants nothing
+    net.apply(ev.ChannelPart(Stamp(600, "1AA"), "#c", "1AA000001"))
+    net.apply(ev.ChannelJoin(Stamp(601, "1AA"), "#c", "1AA000001", "o", Stamp(550, "1AA")))
+    assert not chan.is_op(net.users["1AA000001"])
+
+
+def test_an_op_given_by_mode_survives_the_older_creation(net):
+    net.apply(user(Stamp(10, "1AA"), "1AA000001", "maker"))
+    net.apply(user(Stamp(11, "1AA"), "1AA000002", "friend"))
+    net.apply(ev.ChannelJoin(Stamp(501, "1AA"), "#c", "1AA000001", "o", Stamp(500, "1AA")))
+    net.apply(ev.ChannelJoin(Stamp(502, "1AA"), "#c", "1AA000002"))
+    net.apply(ev.ChannelModeChange(Stamp(503, "1AA"), "#c", "1AA000001",
+                                   (ev.StatusMode("o", "1AA000002", True),)))
+    net.apply(ev.ChannelCreate(Stamp(100, "2BB"), "#c"))
+    chan = net.find_channel("#c")
+    assert not chan.is_op(net.users["1AA000001"]) and chan.is_op(net.users["1AA000002"])

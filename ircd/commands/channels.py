@@ -46,15 +46,15 @@ def join(server, client, msg) -> None:
         if chan is None:
             # A truly new channel: its creator gets ops. A channel this server still
             # knows of (even empty, kept through a netsplit) grants nothing.
-            server.emit(ev.ChannelCreate(server.stamp(), name))
-            status = "o"
+            created = server.stamp()
+            server.emit(ev.ChannelCreate(created, name))
+            add_member(server, client, name, "o", created)
         else:
             refusal = _join_refusal(chan, user, key)
             if refusal is not None:
                 client.numeric(refusal[0], chan.name, refusal[1])
                 continue
-            status = ""
-        add_member(server, client, name, status)
+            add_member(server, client, name, "")
 
 
 def _join_refusal(chan, user, key):
@@ -70,9 +70,9 @@ def _join_refusal(chan, user, key):
     return None
 
 
-def add_member(server, client, name: str, status: str) -> None:
+def add_member(server, client, name: str, status: str, created=None) -> None:
     user = client.user
-    server.emit(ev.ChannelJoin(server.stamp(), name, user.uid, status), client)
+    server.emit(ev.ChannelJoin(server.stamp(), name, user.uid, status, created), client)
     chan = server.find_channel(name)
     if chan.topic:
         send_topic(server, client, chan)

@@ -41,7 +41,8 @@ class ListEntry:
 class Channel:
     __slots__ = ("name", "folded", "members", "modes", "key", "limit", "topic",
                  "topic_setter", "topic_time", "created", "lists", "invited", "stamps",
-                 "status_stamps", "adds", "removed", "held", "ban_cache", "directions")
+                 "status_stamps", "adds", "removed", "held", "ban_cache", "directions",
+                 "creator_ops")
 
     def __init__(self, name: str, created):
         self.name = name
@@ -63,6 +64,7 @@ class Channel:
         self.held = False            # kept while empty: members were lost to a netsplit
         self.ban_cache: dict = {}    # User -> banned? (cleared on list, nick, host change)
         self.directions: dict[str, int] = {}   # link direction -> members behind it
+        self.creator_ops: dict = {}  # User -> creation stamp their ops came with
 
     @property
     def created_ts(self) -> int:
@@ -126,12 +128,19 @@ class Channel:
             return True
         return False
 
-    def merge_created(self, stamp) -> bool:
-        """The earlier creation is the channel's (an older channel is the real one)."""
-        if stamp < self.created:
-            self.created = stamp
-            return True
-        return False
+    def merge_created(self, stamp) -> list:
+        """The earlier creation is the channel's (an older channel is the real one); ops
+        that came with a later creation go. Returns the users who lost them."""
+        if not stamp < self.created:
+            return []
+        self.created = stamp
+        lost = [u for u, made in self.creator_ops.items() if made != stamp]
+        for user in lost:
+            del self.creator_ops[user]
+            status = self.members.get(user)
+            if status is not None and "o" in status:
+                self.members[user] = status.replace("o", "")
+        return lost
 
     def merge_flag(self, stamp, letter: str, adding: bool) -> bool:
         if not self._wins(letter, stamp) or adding == (letter in self.modes):
@@ -171,6 +180,8 @@ class Channel:
         if stamp < self.status_stamps.get(key, ZERO):
             return False
         self.status_stamps[key] = stamp
+        if letter == "o":
+            self.creator_ops.pop(user, None)     # now an op (or not) by a MODE
         if adding == (letter in status):
             return False
         self.members[user] = (status + letter) if adding else status.replace(letter, "")
@@ -211,17 +222,27 @@ class Channel:
         self.lists[letter] = shown
         self.ban_cache.clear()
 
-    def add_member(self, user, status: str, stamp) -> None:
+    def add_member(self, user, status: str, stamp, created=None) -> list:
+        """Returns the users who lost creator ops (see merge_created)."""
+        lost = []
+        if created is not None:
+            lost = self.merge_created(created)
+            if created == self.created and "o" in status:
+                self.creator_ops[user] = created
+            else:
+                status = status.replace("o", "")    # an older channel exists: no ops
         self.members[user] = status
         for letter in STATUS_MODES:
             self.status_stamps[(user.uid, letter)] = stamp
         self.invited.discard(user.uid)
+        return lost
 
     def remove_member(self, user) -> None:
         del self.members[user]
         for letter in STATUS_MODES:
             self.status_stamps.pop((user.uid, letter), None)
         self.ban_cache.pop(user, None)
+        self.creator_ops.pop(user, None)
 
     def digest_items(self) -> tuple:
         """Everything clients can observe, in a canonical order (for state digests)."""

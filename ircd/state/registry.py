@@ -364,9 +364,10 @@ class Network:
         chan = self.channels.get(fold(e.channel))
         if chan is None:
             self.channels[fold(e.channel)] = Channel(e.channel, e.stamp)
-        else:
-            chan.merge_created(e.stamp)
-        return Outcome(links=self.peers)
+            return Outcome(links=self.peers)
+        out = Outcome([m for m in chan.members if m.sid == self.sid], self.peers, None, chan)
+        out.changes = chan.merge_created(e.stamp)
+        return out
 
     def _channel(self, name: str) -> Channel:
         chan = self.channels.get(fold(name))
@@ -378,13 +379,15 @@ class Network:
         user = self._user(e.uid)
         chan = self.channels.get(fold(e.channel))
         if chan is None:    # a join implies the channel, created no later than the join
-            chan = self.channels[fold(e.channel)] = Channel(e.channel, e.stamp)
+            chan = self.channels[fold(e.channel)] = Channel(e.channel, e.created or e.stamp)
         if user in chan.members:
             return NOTHING
-        chan.add_member(user, e.status, e.stamp)
+        deopped = chan.add_member(user, e.status, e.stamp, e.created)
         user.channels[chan.folded] = chan
         self._count_direction(chan, user, 1)
-        return Outcome([m for m in chan.members if m.sid == self.sid], self.peers, user, chan)
+        out = Outcome([m for m in chan.members if m.sid == self.sid], self.peers, user, chan)
+        out.changes = deopped
+        return out
 
     def _count_direction(self, chan: Channel, user: User, delta: int) -> None:
         if user.sid == self.sid:

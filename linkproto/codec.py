@@ -1,0 +1,193 @@
+"""The link frame codec: events and control frames <-> msgpack, checked on the way in.
+
+A frame is a msgpack array `[type code, field, ...]` in the class's field order; a
+stamp is an extension object (code 1) and a nested change (a channel mode change's
+parts) another (code 2). msgpack is self-delimiting, so frames simply follow each other
+on the stream. Decoding checks the frame type, the field count and every field's type
+and raises FrameError naming the problem; nothing else escapes the decoder.
+"""
+
+from __future__ import annotations
+
+import attrs
+import msgpack
+
+from . import events as ev
+from . import frames as fr
+from .clock import Stamp
+
+MAX_FRAME_BYTES = 64 * 1024
+
+_EXT_STAMP = 1
+_EXT_NESTED = 2
+
+
+class FrameError(Exception):
+    """A frame that is malformed, too large, of an unknown type or with a wrong field."""
+
+
+# Stable type codes: never renumber one, only add.
+_CODES: dict[type, int] = {
+    fr.Hello: 1, fr.BurstEnd: 2, fr.Ping: 3, fr.Pong: 4, fr.Error: 5,
+    fr.WhoisRequest: 6, fr.WhoisReply: 7, fr.Proof: 8,
+    ev.ServerIntroduced: 20, ev.ServerQuit: 21, ev.UserIntroduced: 22, ev.UserQuit: 23,
+    ev.NickChange: 24, ev.UserModeChange: 25, ev.AwayChange: 26, ev.AccountChange: 27,
+    ev.HostChange: 28, ev.RealnameChange: 29, ev.ChannelCreate: 30, ev.ChannelJoin: 31,
+    ev.ChannelPart: 32, ev.ChannelKick: 33, ev.TopicChange: 34, ev.ChannelInvite: 35,
+    ev.ChannelModeChange: 36, ev.Message: 37, ev.Wallops: 38,
+    ev.FlagMode: 60, ev.KeyMode: 61, ev.LimitMode: 62, ev.StatusMode: 63, ev.ListAdd: 64,
+    ev.ListRemove: 65,
+}
+_CLASSES = {code: cls for cls, code in _CODES.items()}
+_NESTED = (ev.FlagMode, ev.KeyMode, ev.LimitMode, ev.StatusMode, ev.ListAdd, ev.ListRemove)
+FRAME_TYPES = tuple(cls for cls in _CODES if cls not in _NESTED)
+
+# What the tuple fields hold.
+_TUPLES = {
+    (ev.ChannelModeChange, "changes"): "changes",
+    (ev.UserModeChange, "changes"): "mode pairs",
+    (ev.Message, "tags"): "tag pairs",
+    (ev.ListRemove, "observed"): "stamps",
+    (fr.Hello, "caps"): "strings",
+}
+
+
+def _field_specs(cls) -> list[tuple[str, str]]:
+    return [(f.name, f.type if isinstance(f.type, str) else f.type.__name__)
+            for f in attrs.fields(cls)]
+
+
+_SPECS = {cls: _field_specs(cls) for cls in _CODES}
+
+
+# -- encoding ---------------------------------------------------------------------------
+
+def _default(obj):
+    if type(obj) is Stamp:
+        return msgpack.ExtType(_EXT_STAMP, msgpack.packb((obj.t, obj.sid)))
+    code = _CODES.get(type(obj))
+    if code is not None:
+        return msgpack.ExtType(_EXT_NESTED, _pack_fields(obj, code))
+    raise TypeError(f"cannot encode {obj!r}")
+
+
+def _pack_fields(obj, code: int) -> bytes:
+    return msgpack.packb([code, *(getattr(obj, name) for name, _ in _SPECS[type(obj)])],
+                         default=_default)
+
+
+def encode(frame) -> bytes:
+    """One frame as bytes."""
+    code = _CODES.get(type(frame))
+    if code is None or type(frame) in _NESTED:
+        raise TypeError(f"not a frame: {frame!r}")
+    data = _pack_fields(frame, code)
+    if len(data) > MAX_FRAME_BYTES:
+        raise FrameError(f"{type(frame).__name__} frame of {len(data)} bytes is larger than "
+                         f"the {MAX_FRAME_BYTES}-byte limit")
+    return data
+
+
+# -- decoding ---------------------------------------------------------------------------
+
+def _ext_hook(code: int, data: bytes):
+    if code == _EXT_STAMP:
+        value = msgpack.unpackb(data)
+        if (type(value) is not list or len(value) != 2 or type(value[0]) is not int
+                or type(value[1]) is not str):
+            raise FrameError(f"malformed stamp {value!r}")
+        return Stamp(value[0], value[1])
+    if code == _EXT_NESTED:
+        return _build(msgpack.unpackb(data, ext_hook=_ext_hook), nested=True)
+    raise FrameError(f"unknown extension type {code}")
+
+
+def _check(cls, name: str, spec: str, value) -> None:
+    optional = spec.endswith(" | None")
+    base = spec[:-7] if optional else spec
+    if value is None and optional:
+        return
+    ok = {"str": lambda v: type(v) is str, "int": lambda v: type(v) is int,
+          "bool": lambda v: type(v) is bool, "Stamp": lambda v: type(v) is Stamp,
+          "tuple": lambda v: type(v) is tuple, "bytes": lambda v: type(v) is bytes}.get(base)
+    if ok is None or not ok(value):
+        raise FrameError(f"{cls.__name__}.{name}: expected {spec}, got {type(value).__name__}")
+    if base == "tuple":
+        _check_items(cls, name, _TUPLES[(cls, name)], value)
+
+
+def _check_items(cls, name: str, kind: str, items: tuple) -> None:
+    for item in items:
+        if kind == "changes":
+            good = type(item) in _NESTED
+        elif kind == "mode pairs":
+            good = (type(item) is tuple and len(item) == 2 and type(item[0]) is bool
+                    and type(item[1]) is str)
+        elif kind == "tag pairs":
+            good = (type(item) is tuple and len(item) == 2 and type(item[0]) is str
+                    and type(item[1]) is str)
+        elif kind == "stamps":
+            good = type(item) is Stamp
+        else:
+            good = type(item) is str
+        if not good:
+            raise FrameError(f"{cls.__name__}.{name}: an item is not one of {kind}: {item!r}")
+
+
+def _tuples(value):
+    return tuple(_tuples(v) for v in value) if type(value) is list else value
+
+
+def _build(value, nested: bool = False):
+    if type(value) is not list or not value or type(value[0]) is not int:
+        raise FrameError(f"a frame must be an array starting with its type code, got "
+                         f"{type(value).__name__}")
+    cls = _CLASSES.get(value[0])
+    if cls is None or (cls in _NESTED) != nested:
+        raise FrameError(f"unknown {'change' if nested else 'frame'} type {value[0]}")
+    specs = _SPECS[cls]
+    fields = value[1:]
+    if len(fields) != len(specs):
+        raise FrameError(f"{cls.__name__}: expected {len(specs)} fields, got {len(fields)}")
+    args = []
+    for (name, spec), field in zip(specs, fields):
+        field = _tuples(field)
+        _check(cls, name, spec, field)
+        args.append(field)
+    return cls(*args)
+
+
+class Decoder:
+    """Feed it bytes as they arrive; it returns the complete frames, checked."""
+
+    def __init__(self, max_frame: int = MAX_FRAME_BYTES):
+        self._unpacker = msgpack.Unpacker(ext_hook=_ext_hook, max_buffer_size=max_frame * 4,
+                                          max_bin_len=max_frame, max_str_len=max_frame,
+                                          max_array_len=max_frame, max_map_len=0,
+                                          max_ext_len=max_frame, use_list=True, raw=False)
+        self.max_frame = max_frame
+        self._fed = 0
+
+    def feed(self, data: bytes) -> list:
+        self._fed += len(data)
+        try:
+            self._unpacker.feed(data)
+        except msgpack.BufferFull:
+            raise FrameError(f"a frame is larger than the {self.max_frame}-byte limit") from None
+        out = []
+        try:
+            for value in self._unpacker:
+                out.append(_build(value))
+        except FrameError:
+            raise
+        except ValueError as exc:
+            if "exceeds max_" in str(exc):
+                raise FrameError(f"a frame is larger than the {self.max_frame}-byte limit "
+                                 f"({exc})") from None
+            raise FrameError(f"malformed frame: {exc}") from None
+        except (TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError,
+                UnicodeDecodeError) as exc:
+            raise FrameError(f"malformed frame: {exc}") from None
+        if self._fed - self._unpacker.tell() > self.max_frame:   # an incomplete frame
+            raise FrameError(f"a frame is larger than the {self.max_frame}-byte limit")
+        return out

@@ -1,0 +1,69 @@
+"""Link control frames: what two servers say to each other besides network events."""
+
+from __future__ import annotations
+
+import attrs
+
+_frozen = attrs.frozen(slots=True)
+
+PROTOCOL_VERSION = 1
+
+
+@_frozen
+class Hello:
+    """The first frame each side sends: who it is and what it speaks."""
+    version: int
+    name: str
+    sid: str
+    description: str
+    caps: tuple          # of str: optional features this side supports
+    nonce: bytes         # random: the peer signs it to prove it holds its key
+
+
+@_frozen
+class Proof:
+    """The sender's certificate and its signature over both hellos (see handshake.py)."""
+    cert: bytes          # DER
+    signature: bytes
+
+
+@_frozen
+class BurstEnd:
+    """The sender has sent its whole view of the network."""
+    servers: int
+    users: int
+    channels: int
+
+
+@_frozen
+class Ping:
+    token: int           # the sender's monotonic clock in ms: the echo measures lag
+
+
+@_frozen
+class Pong:
+    token: int
+
+
+@_frozen
+class Error:
+    """Sent before closing a link: why."""
+    reason: str
+
+
+@_frozen
+class WhoisRequest:
+    """Asks the target's server for what only it knows (idle time)."""
+    asker: str           # UID
+    target: str          # UID
+
+
+@_frozen
+class WhoisReply:
+    asker: str
+    target: str
+    idle: int            # seconds
+    signon: int
+
+
+CONTROL_FRAMES = (Hello, Proof, BurstEnd, Ping, Pong, Error, WhoisRequest, WhoisReply)
