@@ -24,10 +24,11 @@ class StateError(Exception):
 
 
 class ServerEntry:
-    __slots__ = ("sid", "name", "description", "uplink", "direction", "users")
+    __slots__ = ("sid", "name", "description", "uplink", "direction", "users", "stamp")
 
-    def __init__(self, sid, name, description, uplink, direction):
+    def __init__(self, sid, name, description, uplink, direction, stamp=ZERO):
         self.sid = sid
+        self.stamp = stamp            # when it was introduced
         self.name = name
         self.description = description
         self.uplink = uplink          # SID it is linked behind (None for this server)
@@ -139,7 +140,8 @@ class Network:
         if uplink is None:
             raise StateError(f"server {e.name} introduced behind unknown server {e.uplink}")
         direction = e.sid if e.uplink == self.sid else uplink.direction
-        self.servers[e.sid] = ServerEntry(e.sid, e.name, e.description, e.uplink, direction)
+        self.servers[e.sid] = ServerEntry(e.sid, e.name, e.description, e.uplink, direction,
+                                          e.stamp)
         if e.uplink == self.sid:
             self.peers.add(e.sid)
         return Outcome(links=self.peers)
