@@ -15,6 +15,7 @@ import trio
 from . import tlsutil
 from .config import ConfigError, load_config
 from .net.flusher import Flusher
+from .net.linker import Linker
 from .net.listeners import Listeners
 from .net.timers import Timers
 from .net.worker import Worker
@@ -74,6 +75,7 @@ class App:
         self.config = new
         self.server.apply_config(new)
         self._nursery.start_soon(self._apply_listeners)
+        self.linker.apply(new)
         if self.log_level_override is None:
             logging.getLogger().setLevel(new.log_level.upper())
         log.info("configuration reloaded from %s", path)
@@ -91,6 +93,7 @@ class App:
             self.server.worker = Worker(self.server, nursery)
             async with trio.open_nursery() as connections:
                 self.listeners = Listeners(self.server, connections, self.flusher)
+                self.linker = Linker(self.server, self.flusher, connections)
                 nursery.start_soon(self.timers.run)
                 nursery.start_soon(self.flusher.run)
                 nursery.start_soon(self._housekeeping)
@@ -103,6 +106,7 @@ class App:
                     connections.cancel_scope.cancel()
                     return self.exit_code
                 nursery.start_soon(self._signals)
+                self.linker.apply(self.config)
                 log.info("%s ready (network %s)", self.server.name, self.config.server.network)
                 for line in tlsutil.certificate_summary(self.config):
                     log.info("%s", line)
@@ -114,6 +118,8 @@ class App:
     async def _shutdown(self, connections: trio.Nursery) -> None:
         log.info("shutting down: %s", self.shutdown_reason)
         self.listeners.close_all()
+        for link in list(self.server.linking.links):
+            link.close(self.shutdown_reason)
         for client in list(self.server.connections):
             self.server.quit_client(client, self.shutdown_reason)
         with trio.move_on_after(SHUTDOWN_FLUSH_SECONDS):
@@ -153,6 +159,7 @@ class App:
                         client.conn.write(ping)
                 elif idle > lim.ping_interval + lim.ping_timeout:
                     server.quit_client(client, f"Ping timeout: {int(idle)} seconds")
+            server.linking.keepalive(now)
             server.reap()
 
 

@@ -24,6 +24,7 @@ from .commands.deferred import Deferred
 from .protocol import numerics as N
 from .protocol.casemap import CASEMAPPING, CHANTYPES, fold
 from .protocol.message import ProtocolError, add_tags, build_line, escape_tag_value, parse_line
+from .linking import Linking
 from .routing import Router
 from .state.channel import CHANMODES_TOKEN
 from .state.registry import Network
@@ -48,6 +49,7 @@ class Server:
         self.clock = HybridClock(cfg.sid, self._wall_ms)
         self.registry = Network(cfg.sid, cfg.name, cfg.description)
         self.router = Router(self)
+        self.linking = Linking(self)
         self.connections: set = set()             # every local Session, registered or not
         self.per_ip: collections.Counter = collections.Counter()
         self.whowas: collections.deque = collections.deque(maxlen=config.limits.whowas)
@@ -144,9 +146,10 @@ class Server:
 
     # -- the one way a change happens ---------------------------------------------------
 
-    def emit(self, event, origin=None):
-        """Apply an event to the network state and deliver it; returns the router's
-        result (for a message: (delivered, line))."""
+    def emit(self, event, origin=None, from_link: str | None = None):
+        """Apply an event to the network state and deliver it: to local sessions and to
+        every link direction that needs it but `from_link`. Returns the router's result
+        (for a message: (delivered, line))."""
         if type(event) is ev.NickChange:
             before = self.registry.users.get(event.uid)
             if before is not None:
@@ -156,7 +159,7 @@ class Server:
             self.remember(outcome.user)
         for user, _ in outcome.quits:
             self.remember(user)
-        return self.router.deliver(event, outcome, origin)
+        return self.router.deliver(event, outcome, origin, from_link)
 
     # -- connections -------------------------------------------------------------------
 
@@ -351,8 +354,9 @@ class Server:
 
     # -- leaving -----------------------------------------------------------------------
 
-    def quit_client(self, client, reason: str) -> None:
-        """Remove a client from the network and close its connection (idempotent)."""
+    def quit_client(self, client, reason: str, event=None, from_link: str | None = None) -> None:
+        """Remove a client from the network and close its connection (idempotent).
+        `event`: the UserQuit that removes it, when another server sent it (a KILL)."""
         if client.closing:
             return
         client.closing = True
@@ -360,7 +364,7 @@ class Server:
         log.log(self.connection_log_level, "closing %s (%s:%s): %s", user.source if user else "unregistered connection",
                   client.ip, client.port, reason)
         if user is not None:
-            self.emit(ev.UserQuit(self.stamp(), user.uid, reason), client)
+            self.emit(event or ev.UserQuit(self.stamp(), user.uid, reason), client, from_link)
             user.session = None
         if client.monitoring:
             for folded in client.monitoring:

@@ -14,6 +14,7 @@ from ..protocol.message import build_line
 from .. import tlsutil
 from ..session import Session
 from .connection import Connection
+from .linker import serve_incoming
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,7 @@ class Listeners:
         await conn.run(session)
 
     async def _handle_link(self, stream) -> None:
-        # Server linking arrives with the linking layer; until then say so plainly.
-        await _refuse(stream, "peer", "Server linking is not enabled in this version")
+        await serve_incoming(self.server, stream, self.flusher)
 
 
 async def _refuse(stream, host: str, reason: str) -> None:

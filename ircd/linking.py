@@ -1,0 +1,203 @@
+"""The server's side of its links: who may link, what a new link is told, what arrives.
+
+Synchronous, like the rest of the server: the I/O layer (ircd/net/linker.py) makes the
+connections, ircd/link.py drives each one's protocol, and this module decides. A new
+link is refused (with the reason logged on both sides) if the peer is not configured,
+fails the certificate pin, or is already on the network (a loop). A frame that claims
+to come from a server or user not behind the link it arrived on drops that link.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from linkproto import events as ev, frames as fr
+from linkproto.handshake import Handshake
+
+from . import tlsutil
+from .link import Link
+from .state.burst import burst
+from .state.registry import StateError
+
+log = logging.getLogger(__name__)
+
+SKEW_WARN_MS = 60_000
+
+# Events that only the server of the user they name may send: (class, field with the UID).
+_OWNED = {
+    ev.UserIntroduced: "uid", ev.NickChange: "uid", ev.UserModeChange: "uid",
+    ev.AwayChange: "uid", ev.AccountChange: "uid", ev.RealnameChange: "uid",
+    ev.ChannelJoin: "uid", ev.ChannelPart: "uid", ev.Message: "uid",
+}
+
+
+class Linking:
+    def __init__(self, server):
+        self.server = server
+        self.links: set[Link] = set()     # every link connection, in handshake or linked
+        self._identity = None
+        self.connect_requested = None      # set by the I/O layer: callable(link config)
+        self._last_skew_warning = 0.0
+
+    # -- configuration -----------------------------------------------------------------
+
+    def pin(self, name: str) -> str | None:
+        for link in self.server.config.links:
+            if link.name.lower() == name.lower():
+                return link.fingerprint
+        return None
+
+    def link_config(self, name: str):
+        return next((b for b in self.server.config.links if b.name.lower() == name.lower()), None)
+
+    def linked_to(self, name: str) -> Link | None:
+        for link in self.links:
+            peer = link.handshake.peer
+            if (peer is not None and peer.name.lower() == name.lower()) or (
+                    link.outgoing and link.outgoing.lower() == name.lower()):
+                return link
+        return None
+
+    def _key_and_cert(self):
+        if self._identity is None:
+            cert_path, key_path = tlsutil.server_cert_pair(self.server.config)
+            key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+            cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+            self._identity = key, cert.public_bytes(serialization.Encoding.DER)
+        return self._identity
+
+    # -- new links -----------------------------------------------------------------------
+
+    def new_link(self, conn, outgoing: str | None = None, tls_peer_cert: bytes | None = None) -> Link:
+        cfg = self.server.config.server
+        key, cert = self._key_and_cert()
+        hello = fr.Hello(fr.PROTOCOL_VERSION, cfg.name, cfg.sid, cfg.description, (),
+                         os.urandom(16))
+        link = Link(self.server, conn, Handshake(hello, key, cert, self.pin, tls_peer_cert),
+                    outgoing, time.monotonic())
+        self.links.add(link)
+        return link
+
+    def authenticated(self, link: Link) -> None:
+        """The peer proved who it is: introduce it, send it our burst."""
+        server = self.server
+        reg = server.registry
+        peer = link.handshake.peer
+        if link.outgoing and peer.name.lower() != link.outgoing.lower():
+            link.close(f"connected to {link.outgoing}, but the server there says it is {peer.name}")
+            return
+        known = reg.servers.get(peer.sid)
+        by_name = next((s for s in reg.servers.values() if s.name.lower() == peer.name.lower()), None)
+        if known is not None or by_name is not None:
+            entry = known or by_name
+            via = reg.servers.get(entry.direction) if entry.direction else None
+            through = f" through {via.name}" if via is not None else ""
+            link.close(f"{peer.name} ({peer.sid}) is already on the network (as {entry.name} "
+                       f"({entry.sid}){through}): linking it here would close a loop")
+            return
+        link.name = peer.name
+        link.established = True
+        server.router.links[peer.sid] = link
+        started = time.monotonic()
+        events = burst(reg, server.sid)      # before the peer is in the registry
+        server.emit(ev.ServerIntroduced(server.stamp(), peer.sid, peer.name, peer.description,
+                                        server.sid), from_link=peer.sid)
+        for event in events:
+            link.send_event(event)
+        link.send(fr.BurstEnd(len(reg.servers) - 1, len(reg.users), len(reg.channels)))
+        log.info("linked with %s (%s) at %s:%s; sent our burst of %d events in %.1f ms",
+                 peer.name, peer.sid, link.conn.ip, link.conn.port, len(events),
+                 (time.monotonic() - started) * 1000)
+
+    def burst_received(self, link: Link, end: fr.BurstEnd) -> None:
+        reg = self.server.registry
+        for chan in [c for c in reg.channels.values() if c.held]:
+            chan.held = False              # both sides' members are known again
+            if not chan.members:
+                del reg.channels[chan.folded]
+        log.info("burst from %s complete: %d servers, %d users, %d channels (%.0f ms after "
+                 "connecting)", link.name, end.servers, end.users, end.channels,
+                 (time.monotonic() - link.connected_at) * 1000)
+
+    # -- what arrives ---------------------------------------------------------------------
+
+    def _wrong_direction(self, link: Link, e) -> str | None:
+        reg = self.server.registry
+        d = link.peer_sid
+
+        def behind(sid: str | None) -> bool:
+            entry = reg.servers.get(sid) if sid else None
+            return entry is not None and entry.direction == d
+
+        kind = type(e)
+        if kind is ev.ServerIntroduced:
+            if not behind(e.uplink):
+                return f"{e.name} ({e.sid}) introduced behind {e.uplink}, which is not behind this link"
+        elif kind is ev.ServerQuit:
+            if not behind(e.sid):
+                return f"SQUIT of {e.sid}, which is not behind this link"
+        elif kind in _OWNED:
+            uid = getattr(e, _OWNED[kind])
+            if not behind(uid[:3]):
+                return f"{kind.__name__} for {uid}, whose server is not behind this link"
+        return None
+
+    def event(self, link: Link, e) -> None:
+        server = self.server
+        if not link.established:
+            link.close(f"protocol error: {type(e).__name__} before the handshake completed")
+            return
+        skew = server.clock.observe(e.stamp)
+        if skew > SKEW_WARN_MS and time.monotonic() - self._last_skew_warning > 60:
+            self._last_skew_warning = time.monotonic()
+            log.warning("clock skew: %s sent a stamp %.1f s ahead of our clock; check NTP on "
+                        "both servers", link.name, skew / 1000)
+        problem = self._wrong_direction(link, e)
+        if problem is not None:
+            link.close(f"protocol error: {problem}")
+            return
+        if type(e) is ev.UserQuit:
+            target = server.registry.users.get(e.uid)
+            if target is not None and target.session is not None:
+                server.quit_client(target.session, e.reason, event=e, from_link=link.peer_sid)
+                return
+        try:
+            server.emit(e, from_link=link.peer_sid)
+        except StateError as exc:
+            link.close(f"protocol error: {exc}")
+
+    def lost(self, link: Link, reason: str) -> None:
+        self.links.discard(link)
+        server = self.server
+        if not link.established:
+            log.warning("link %s refused or failed before linking: %s", link.name, reason)
+            return
+        sid = link.peer_sid
+        server.router.links.pop(sid, None)
+        log.warning("link to %s (%s) lost: %s", link.name, sid, reason)
+        server.emit(ev.ServerQuit(server.stamp(), sid, reason))
+
+    def keepalive(self, now: float) -> None:
+        """Ping quiet links (their lag shows in STATS l); drop the silent ones."""
+        lim = self.server.config.limits
+        for link in list(self.links):
+            idle = now - link.last_recv
+            if idle > lim.link_ping_interval + lim.link_ping_timeout:
+                link.close(f"Ping timeout: nothing received for {int(idle)} seconds")
+            elif link.established and idle > lim.link_ping_interval and link.ping_sent is None:
+                link.ping_sent = now
+                link.send(fr.Ping(int(now * 1000)))
+            elif not link.established and now - link.connected_at > 30:
+                link.close("handshake timed out after 30 seconds")
+
+    def pong(self, link: Link, pong: fr.Pong) -> None:
+        link.lag_ms = max(0, int(time.monotonic() * 1000) - pong.token)
+        link.ping_sent = None
+
+    def whois_frame(self, link: Link, frame) -> None:
+        """Remote WHOIS (idle time) arrives with the linking issue's queries."""

@@ -1,0 +1,31 @@
+"""Linked servers are one network to their clients (in-process servers, real TLS links)."""
+
+from __future__ import annotations
+
+from netutil import start_network, until
+
+
+async def test_two_linked_servers_share_channels_messages_and_counts(nursery, tmp_path):
+    a, b = await start_network(nursery, tmp_path, [(1, 0)], 2)
+    alice = await a.client("alice")
+    bob = await b.client("bob")
+    await alice.send("JOIN #x")
+    await alice.expect("366")
+    await until(lambda: b.state.find_channel("#x"), what="#x to reach s2")
+    await bob.send("JOIN #x")
+    names = await bob.expect("353")
+    assert set(names.params[-1].split()) == {"@alice", "bob"}
+    joined = await alice.expect("JOIN")
+    assert joined.source.startswith("bob!") and joined.params == ["#x"]
+    await alice.send("PRIVMSG #x :hello over the link")
+    got = await bob.expect("PRIVMSG")
+    assert got.source.startswith("alice!") and got.params == ["#x", "hello over the link"]
+    await bob.send("PRIVMSG alice :and back")
+    got = await alice.expect("PRIVMSG")
+    assert got.source.startswith("bob!") and got.params == ["alice", "and back"]
+    await bob.send("LUSERS")
+    luser = await bob.expect("251")
+    assert luser.params[-1] == "There are 2 users and 0 invisible on 2 servers"
+    await alice.send("WHOIS bob")
+    server_line = await alice.expect("312")
+    assert server_line.params[1:3] == ["bob", "s2.test"]
