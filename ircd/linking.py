@@ -21,6 +21,7 @@ from linkproto.handshake import Handshake
 
 from . import tlsutil
 from .link import Link
+from .session import idle_seconds
 from .state.burst import burst
 from .state.registry import StateError
 
@@ -43,6 +44,7 @@ class Linking:
         self._identity = None
         self.connect_requested = None      # set by the I/O layer: callable(link config)
         self._last_skew_warning = 0.0
+        self._whois_waiting: dict = {}     # (asker UID, target UID) -> resume(reply)
 
     # -- configuration -----------------------------------------------------------------
 
@@ -199,5 +201,43 @@ class Linking:
         link.lag_ms = max(0, int(time.monotonic() * 1000) - pong.token)
         link.ping_sent = None
 
+    # -- remote WHOIS: the target's server answers with what only it knows ---------------
+
+    def _toward(self, uid: str) -> Link | None:
+        entry = self.server.registry.servers.get(uid[:3])
+        return self.server.router.links.get(entry.direction) if entry is not None else None
+
+    def ask_whois(self, asker, target, resume) -> None:
+        self._whois_waiting[(asker.uid, target.uid)] = resume
+        link = self._toward(target.uid)
+        if link is None:
+            resume(None)
+        else:
+            link.send(fr.WhoisRequest(asker.uid, target.uid))
+
+    def whois_done(self, asker_uid: str, target_uid: str) -> None:
+        self._whois_waiting.pop((asker_uid, target_uid), None)
+
     def whois_frame(self, link: Link, frame) -> None:
-        """Remote WHOIS (idle time) arrives with the linking issue's queries."""
+        reg = self.server.registry
+        if type(frame) is fr.WhoisRequest:
+            target = reg.users.get(frame.target)
+            if target is not None and target.session is not None:
+                reply = fr.WhoisReply(frame.asker, frame.target, idle_seconds(target), target.signon)
+                back = self._toward(frame.asker)
+                if back is not None:
+                    back.send(reply)
+            elif target is not None:
+                onward = self._toward(frame.target)
+                if onward is not None and onward is not link:
+                    onward.send(frame)
+            return
+        asker = reg.users.get(frame.asker)
+        if asker is not None and asker.sid == reg.sid:
+            resume = self._whois_waiting.pop((frame.asker, frame.target), None)
+            if resume is not None:
+                resume(frame)
+        elif asker is not None:
+            onward = self._toward(frame.asker)
+            if onward is not None and onward is not link:
+                onward.send(frame)

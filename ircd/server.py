@@ -20,7 +20,7 @@ from linkproto.clock import HybridClock
 
 from . import __version__
 from .commands import COMMANDS, UNREGISTERED_OK
-from .commands.deferred import Deferred
+from .commands.deferred import Awaiting, Deferred
 from .protocol import numerics as N
 from .protocol.casemap import CASEMAPPING, CHANTYPES, fold
 from .protocol.message import ProtocolError, add_tags, build_line, escape_tag_value, parse_line
@@ -220,13 +220,46 @@ class Server:
             log.exception("command %r from %s failed", msg.command, client.display_nick)
             client.numeric(N.ERR_UNKNOWNERROR, msg.command, "Internal error processing the command")
         finally:
-            if isinstance(deferred, Deferred):
+            if isinstance(deferred, (Deferred, Awaiting)):
                 captured, client.capture = client.capture, None
                 client.suspended = True
-                self.worker.start(client, msg.command, label, captured, deferred)
+                if isinstance(deferred, Deferred):
+                    self.worker.start(client, msg.command, label, captured, deferred)
+                else:
+                    self._await_reply(client, msg.command, label, captured, deferred)
             elif label is not None:
                 lines, client.capture = client.capture, None
                 self.send_labeled(client, label, lines)
+
+    def _await_reply(self, client, command, label, captured, awaiting: Awaiting) -> None:
+        done = False
+
+        def resume(reply) -> None:
+            nonlocal done
+            if not done:
+                done = True
+                self.resume(client, command, label, captured, lambda: awaiting.then(reply))
+
+        self.timers.call_later(awaiting.timeout, lambda: resume(None))
+        awaiting.ask(resume)
+
+    def resume(self, client, command, label, captured, rest) -> None:
+        """Run the rest of a suspended command (`rest()`) inside its labeled response,
+        then the client's queued input."""
+        client.suspended = False
+        if client.closing:
+            return
+        client.capture = captured
+        try:
+            rest()
+        except Exception:
+            log.exception("command %r from %s failed", command, client.display_nick)
+            client.numeric(N.ERR_UNKNOWNERROR, command, "Internal error processing the command")
+        finally:
+            lines, client.capture = client.capture, None
+            if label is not None:
+                self.send_labeled(client, label, lines)
+        client.process()
 
     def dispatch(self, client, msg) -> Deferred | None:
         cmd = COMMANDS.get(msg.command)

@@ -30,6 +30,11 @@ def _too_long(raw: bytes) -> bool:
     return body > MAX_LINE_BODY - 2
 
 
+def idle_seconds(user) -> int:
+    """Seconds since a local user last sent a message (WHOIS 317, WHOX)."""
+    return max(0, int(time.monotonic() - user.last_active))
+
+
 class Session:
     __slots__ = (
         "server", "conn", "ip", "port", "secure", "id", "user", "nick", "ident", "realname",

@@ -29,3 +29,28 @@ async def test_two_linked_servers_share_channels_messages_and_counts(nursery, tm
     await alice.send("WHOIS bob")
     server_line = await alice.expect("312")
     assert server_line.params[1:3] == ["bob", "s2.test"]
+
+
+async def test_three_servers_in_a_chain_relay_across_two_hops(nursery, tmp_path):
+    s1, s2, s3 = await start_network(nursery, tmp_path, [(1, 0), (2, 1)], 3)
+    left = await s1.client("left", caps=["echo-message"])
+    right = await s3.client("right")
+    await left.send("JOIN #chain")
+    await left.expect("366")
+    await until(lambda: s3.state.find_channel("#chain"), what="#chain on s3")
+    await right.send("JOIN #chain")
+    await right.expect("366")
+    assert (await left.expect("JOIN")).source.startswith("right!")
+    await left.send("PRIVMSG #chain :two hops")
+    assert (await left.expect("PRIVMSG")).params == ["#chain", "two hops"]   # echo
+    got = await right.expect("PRIVMSG")
+    assert got.source.startswith("left!") and got.params == ["#chain", "two hops"]
+    # WHOIS across two hops: the remote server's name, and the idle time it knows
+    await left.send("WHOIS right")
+    reply = await left.collect_until("318")
+    by = {m.command: m for m in reply}
+    assert by["312"].params[1:3] == ["right", "s3.test"]
+    assert by["317"].params[1] == "right" and int(by["317"].params[2]) >= 0
+    # the middle server sees a channel with no local members but both remote ones
+    chan = s2.state.find_channel("#chain")
+    assert sorted(u.nick for u in chan.members) == ["left", "right"]

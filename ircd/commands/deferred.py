@@ -1,4 +1,5 @@
-"""Deferred: how a command handler hands slow work to a worker thread."""
+"""How a handler finishes later: after slow work (Deferred), or another server's reply
+(Awaiting)."""
 
 from __future__ import annotations
 
@@ -16,3 +17,15 @@ class Deferred:
     """
     work: object
     then: object
+
+
+@attrs.frozen
+class Awaiting:
+    """What a handler returns when the rest of its answer needs another server's reply.
+
+    `ask(resume)` sends the question and arranges for `resume(reply)` to be called with
+    the answer; `then(reply)` runs as the rest of the handler, inside the same labeled
+    response, with `reply` None if none came within `timeout` seconds."""
+    ask: object
+    then: object
+    timeout: float = 5.0

@@ -17,7 +17,9 @@ from ..protocol import numerics as N
 from ..protocol.casemap import CHANTYPES, fold
 from ..protocol.message import build_line
 from ..state.masks import mask_matches
+from ..session import idle_seconds
 from .bulk import send_bulk
+from .deferred import Awaiting
 
 ERR_NOSUCHSERVER_TEXT = "No such server"
 WHOX_FIELDS = "tcuihsnfdlaor"  # the fixed order of WHOX reply fields
@@ -55,10 +57,6 @@ def _check_server(server, client, msg, index: int) -> bool:
         client.numeric(N.ERR_NOSUCHSERVER, msg.params[index], ERR_NOSUCHSERVER_TEXT)
         return False
     return True
-
-
-def _idle_seconds(user) -> int:
-    return max(0, int(time.monotonic() - user.last_active))
 
 
 def _has_wildcards(mask: str) -> bool:
@@ -136,7 +134,7 @@ def _who_line(server, client, user, chan, whox) -> bytes:
         elif f == "d":
             values.append("0")
         elif f == "l":
-            values.append(str(_idle_seconds(user)) if user.session is not None else "0")
+            values.append(str(idle_seconds(user)) if user.session is not None else "0")
         elif f == "a":
             values.append(user.account or "0")
         elif f == "o":
@@ -213,9 +211,11 @@ def whois(server, client, msg) -> None:
     if not params:
         client.numeric(N.ERR_NONICKNAMEGIVEN, "No nickname given")
         return
-    if len(params) > 1:
-        if not _is_us(server, params[0]):
-            client.numeric(N.ERR_NOSUCHSERVER, params[0], ERR_NOSUCHSERVER_TEXT)
+    if len(params) > 1:   # WHOIS <server or nick> <nick>: any server of the network
+        named = params[0]
+        if server.find_user(named) is None and not any(
+                mask_matches(named, s.name) for s in server.registry.servers.values()):
+            client.numeric(N.ERR_NOSUCHSERVER, named, ERR_NOSUCHSERVER_TEXT)
             return
         params = params[1:]
     # TARGMAX advertises WHOIS:1, so only the first of a comma list is answered.
@@ -228,11 +228,30 @@ def whois(server, client, msg) -> None:
         client.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
         client.numeric(N.RPL_ENDOFWHOIS, nick, "End of /WHOIS list.")
         return
+    if target.session is None:
+        # on another server: only that server knows the idle time, so ask it
+        uid = target.uid
+
+        def ask(resume) -> None:
+            server.linking.ask_whois(client.user, target, resume)
+
+        def then(reply) -> None:
+            server.linking.whois_done(client.user.uid, uid)
+            still = server.registry.users.get(uid)
+            if still is None:
+                client.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+                client.numeric(N.RPL_ENDOFWHOIS, nick, "End of /WHOIS list.")
+                return
+            send_whois(server, client, still, reply)
+            client.numeric(N.RPL_ENDOFWHOIS, still.nick, "End of /WHOIS list.")
+
+        return Awaiting(ask, then)
     send_whois(server, client, target)
     client.numeric(N.RPL_ENDOFWHOIS, target.nick, "End of /WHOIS list.")
 
 
-def send_whois(server, client, target) -> None:
+def send_whois(server, client, target, remote=None) -> None:
+    """`remote`: the WhoisReply from the target's server (None: local, or no answer)."""
     asker = client.user
     privileged = target is asker or _is_oper(asker)
     client.numeric(N.RPL_WHOISUSER, target.nick, target.ident, target.host, "*", target.realname)
@@ -244,8 +263,9 @@ def send_whois(server, client, target) -> None:
         head = _head_len(server, client, N.RPL_WHOISCHANNELS, target.nick)
         for chunk in _fit_words(head, channels):
             client.numeric(N.RPL_WHOISCHANNELS, target.nick, chunk)
+    home = server.registry.servers.get(target.sid)
     client.numeric(N.RPL_WHOISSERVER, target.nick, target.server,
-                   server.config.server.description if target.server == server.name else "")
+                   home.description if home is not None else "")
     if "o" in target.modes:
         client.numeric(N.RPL_WHOISOPERATOR, target.nick, "is an IRC operator")
     if target.away is not None:
@@ -260,8 +280,11 @@ def send_whois(server, client, target) -> None:
         client.numeric(N.RPL_WHOISHOST, target.nick,
                        f"is connecting from {target.ident}@{target.host} {target.ip}")
     if target.session is not None:
-        client.numeric(N.RPL_WHOISIDLE, target.nick, str(_idle_seconds(target)),
+        client.numeric(N.RPL_WHOISIDLE, target.nick, str(idle_seconds(target)),
                        str(target.signon), "seconds idle, signon time")
+    elif remote is not None:
+        client.numeric(N.RPL_WHOISIDLE, target.nick, str(remote.idle), str(remote.signon),
+                       "seconds idle, signon time")
 
 
 # -- WHOWAS ------------------------------------------------------------------------------

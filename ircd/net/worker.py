@@ -27,26 +27,18 @@ class Worker:
         then the client's queued input. Others are served meanwhile."""
         server = self.server
         failed = False
+        result = None
         try:
             result = await trio.to_thread.run_sync(deferred.work, limiter=self.limiter,
                                                    abandon_on_cancel=True)
         except Exception:
             log.exception("background work for %r from %s failed", command, session.display_nick)
             failed = True
-        session.suspended = False
-        if session.closing:
-            return
-        session.capture = captured
-        try:
+
+        def rest() -> None:
             if failed:
                 session.numeric(N.ERR_UNKNOWNERROR, command, "Internal error processing the command")
             else:
                 deferred.then(result)
-        except Exception:
-            log.exception("command %r from %s failed", command, session.display_nick)
-            session.numeric(N.ERR_UNKNOWNERROR, command, "Internal error processing the command")
-        finally:
-            lines, session.capture = session.capture, None
-            if label is not None:
-                server.send_labeled(session, label, lines)
-        session.process()
+
+        server.resume(session, command, label, captured, rest)
