@@ -117,11 +117,8 @@ class Linking:
                  (time.monotonic() - started) * 1000)
 
     def burst_received(self, link: Link, end: fr.BurstEnd) -> None:
-        reg = self.server.registry
-        for chan in [c for c in reg.channels.values() if c.held]:
-            chan.held = False              # both sides' members are known again
-            if not chan.members:
-                del reg.channels[chan.folded]
+        server = self.server
+        server.emit(ev.BurstComplete(server.stamp(), link.peer_sid), from_link=link.peer_sid)
         log.info("burst from %s complete: %d servers, %d users, %d channels (%.0f ms after "
                  "connecting)", link.name, end.servers, end.users, end.channels,
                  (time.monotonic() - link.connected_at) * 1000)
@@ -137,7 +134,10 @@ class Linking:
             return entry is not None and entry.direction == d
 
         kind = type(e)
-        if kind is ev.ServerIntroduced:
+        if kind is ev.BurstComplete:
+            if not behind(e.sid):
+                return f"burst end of {e.sid}, which is not behind this link"
+        elif kind is ev.ServerIntroduced:
             if not behind(e.uplink):
                 return f"{e.name} ({e.sid}) introduced behind {e.uplink}, which is not behind this link"
         elif kind is ev.ServerQuit:

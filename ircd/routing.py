@@ -15,7 +15,7 @@ from linkproto import events as ev
 
 from .protocol import numerics as N
 from .protocol.casemap import fold
-from .protocol.message import TAG_ACCOUNT, TAG_MSG, TAG_TIME, build_line
+from .protocol.message import TAG_ACCOUNT, TAG_MSG, TAG_TIME, add_tags, build_line
 from .state.modes import format_event_changes, format_mode_changes
 
 
@@ -80,6 +80,7 @@ class Router:
     def __init__(self, server):
         self.server = server            # session-level indexes: monitors, the clock
         self.links: dict = {}           # direction SID -> link (has send_event(event))
+        self._netjoins: dict = {}       # joining server's SID -> {session: batch ref}
         self._render = {
             ev.Message: self._message, ev.ChannelJoin: self._join, ev.ChannelPart: self._part,
             ev.ChannelKick: self._kick, ev.TopicChange: self._topic,
@@ -89,6 +90,7 @@ class Router:
             ev.HostChange: self._host, ev.RealnameChange: self._realname,
             ev.UserModeChange: self._user_mode, ev.Wallops: self._wallops,
             ev.ServerQuit: self._server_quit, ev.ChannelCreate: self._created,
+            ev.BurstComplete: self._burst_complete,
         }
 
     def now_ms(self) -> int:
@@ -153,14 +155,58 @@ class Router:
 
     # -- channels ------------------------------------------------------------------------
 
+    # -- batches ----------------------------------------------------------------------------
+
+    def _batch_start(self, s, kind: str, *params: str) -> str:
+        ref = self.server.new_msgid()
+        s.write(build_line(self.server.name, "BATCH", ("+" + ref, kind, *params), trailing=False))
+        return ref
+
+    def _batch_end(self, s, ref: str) -> None:
+        s.write(build_line(self.server.name, "BATCH", ("-" + ref,), trailing=False))
+
+    def _batched(self, s, kind: str, params, lines) -> None:
+        """Lines for one session, inside a batch of `kind` if it negotiated batch."""
+        if "batch" not in s.caps:
+            for line in lines:
+                s.write(line)
+            return
+        ref = self._batch_start(s, kind, *params)
+        tag = "batch=" + ref
+        for line in lines:
+            s.write(add_tags(line, tag))
+        self._batch_end(s, ref)
+
+    def _netjoin_ref(self, s, joining) -> str | None:
+        """The netjoin batch a JOIN brought by a burst goes in (opened on first use)."""
+        if "batch" not in s.caps:
+            return None
+        open_refs = self._netjoins.setdefault(joining.sid, {})
+        ref = open_refs.get(s)
+        if ref is None:
+            uplink = self.server.registry.servers.get(joining.uplink)
+            ref = open_refs[s] = self._batch_start(
+                s, "netjoin", uplink.name if uplink else self.server.name, joining.name)
+        return ref
+
+    def _burst_complete(self, e: ev.BurstComplete, out, origin) -> None:
+        for s, ref in self._netjoins.pop(e.sid, {}).items():
+            if not s.closing:
+                self._batch_end(s, ref)
+
+    # -- channels ------------------------------------------------------------------------
+
     def _join(self, e: ev.ChannelJoin, out, origin) -> None:
         user, chan = out.user, out.channel
         now = self.now_ms()
         plain = Outgoing(user.source, "JOIN", (chan.name,), now, trailing=False)
         extended = Outgoing(user.source, "JOIN", (chan.name, user.account or "*", user.realname), now)
         sessions = _sessions(out.local)
+        joining = self.server.registry.joining_server(user.sid) if user.sid != self.server.sid else None
         for s in sessions:
-            s.write((extended if "extended-join" in s.caps else plain).for_client(s))
+            line = (extended if "extended-join" in s.caps else plain).for_client(s)
+            ref = self._netjoin_ref(s, joining) if joining is not None else None
+            s.write(add_tags(line, "batch=" + ref) if ref else line)
         if user.away is not None:
             _send(sessions, Outgoing(user.source, "AWAY", (user.away,), now), "away-notify",
                   skip=user.session)
@@ -235,10 +281,20 @@ class Router:
         self._renamed(out.renames)
 
     def _server_quit(self, e: ev.ServerQuit, out, origin) -> None:
+        """A netsplit: the users behind the lost server quit with the classic reason
+        ("near.server far.server"), in a netsplit batch for clients with batch."""
         now = self.now_ms()
+        for sid in list(self._netjoins):
+            if sid not in self.server.registry.servers:
+                self._burst_complete(ev.BurstComplete(e.stamp, sid), out, origin)
+        lines: dict = {}
         for user, neighbours in out.quits:
-            _send(_sessions(neighbours), Outgoing(user.source, "QUIT", (out.old_source,), now))
+            quit = Outgoing(user.source, "QUIT", (out.old_source,), now)
+            for s in _sessions(neighbours):
+                lines.setdefault(s, []).append(quit.for_client(s))
             self._monitor_offline(user.nick)
+        for s, quits in lines.items():
+            self._batched(s, "netsplit", out.old_source.split(" "), quits)
         self._renamed(out.renames)
 
     def _renamed(self, renames, claimant=None) -> None:

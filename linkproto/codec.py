@@ -34,7 +34,7 @@ _CODES: dict[type, int] = {
     ev.NickChange: 24, ev.UserModeChange: 25, ev.AwayChange: 26, ev.AccountChange: 27,
     ev.HostChange: 28, ev.RealnameChange: 29, ev.ChannelCreate: 30, ev.ChannelJoin: 31,
     ev.ChannelPart: 32, ev.ChannelKick: 33, ev.TopicChange: 34, ev.ChannelInvite: 35,
-    ev.ChannelModeChange: 36, ev.Message: 37, ev.Wallops: 38,
+    ev.ChannelModeChange: 36, ev.Message: 37, ev.Wallops: 38, ev.BurstComplete: 39,
     ev.FlagMode: 60, ev.KeyMode: 61, ev.LimitMode: 62, ev.StatusMode: 63, ev.ListAdd: 64,
     ev.ListRemove: 65,
 }

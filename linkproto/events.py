@@ -28,6 +28,14 @@ class ServerIntroduced:
 
 
 @_frozen
+class BurstComplete:
+    """A newly linked server has sent its burst: it and everything behind it are in
+    sync (clients saw their users arrive in a netjoin batch, which now ends)."""
+    stamp: Stamp
+    sid: str
+
+
+@_frozen
 class ServerQuit:
     """A server and everything behind it left the network (a netsplit, or SQUIT)."""
     stamp: Stamp
@@ -242,7 +250,7 @@ class Wallops:
 
 
 STATE_EVENTS = (
-    ServerIntroduced, ServerQuit, UserIntroduced, UserQuit, NickChange, UserModeChange,
+    ServerIntroduced, BurstComplete, ServerQuit, UserIntroduced, UserQuit, NickChange, UserModeChange,
     AwayChange, AccountChange, HostChange, RealnameChange, ChannelCreate, ChannelJoin,
     ChannelPart, ChannelKick, TopicChange, ChannelInvite, ChannelModeChange,
 )

@@ -54,3 +54,37 @@ async def test_three_servers_in_a_chain_relay_across_two_hops(nursery, tmp_path)
     # the middle server sees a channel with no local members but both remote ones
     chan = s2.state.find_channel("#chain")
     assert sorted(u.nick for u in chan.members) == ["left", "right"]
+
+
+async def test_netsplit_and_heal_in_batches_with_the_classic_reason(nursery, tmp_path):
+    s1, s2, s3 = await start_network(nursery, tmp_path, [(1, 0), (2, 1)], 3)
+    watcher = await s1.client("watcher", caps=["batch"])
+    plain = await s1.client("plain")
+    far = await s3.client("faraway")
+    for c in (watcher, plain):
+        await c.send("JOIN #split")
+        await c.expect("366")
+    await until(lambda: s3.state.find_channel("#split"), what="#split on s3")
+    await far.send("JOIN #split")
+    await far.expect("366")
+    await watcher.expect("JOIN")
+    await plain.expect("JOIN")
+    s2.state.linking.linked_to("s3.test").close("cut for the test")
+    start = await watcher.expect("BATCH")
+    assert start.params[1:] == ["netsplit", "s2.test", "s3.test"]
+    quit = await watcher.expect("QUIT")
+    assert quit.source.startswith("faraway!") and quit.params == ["s2.test s3.test"]
+    assert quit.tags == {"batch": start.params[0][1:]}
+    assert (await watcher.expect("BATCH")).params == ["-" + start.params[0][1:]]
+    quit = await plain.expect("QUIT")
+    assert quit.params == ["s2.test s3.test"] and quit.tags == {}
+    # each side keeps chatting
+    await watcher.send("PRIVMSG #split :still here")
+    assert (await plain.expect("PRIVMSG")).params == ["#split", "still here"]
+    # s3 reconnects by itself; the users come back in a netjoin batch
+    start = await watcher.expect("BATCH", timeout=10)
+    assert start.params[1] == "netjoin"
+    joined = await watcher.expect("JOIN")
+    assert joined.source.startswith("faraway!") and joined.tags == {"batch": start.params[0][1:]}
+    assert (await plain.expect("JOIN", timeout=10)).source.startswith("faraway!")
+    assert len(s1.state.registry.servers) == 3

@@ -57,6 +57,7 @@ COMMANDS: dict[str, Command] = {
     "ADMIN": Command(queries.admin),
     "INFO": Command(queries.info),
     "LINKS": Command(queries.links),
+    "MAP": Command(queries.map_),
     "STATS": Command(queries.stats, 1),
     "HELP": Command(queries.help_),
     # -- user state: AWAY, SETNAME, MONITOR (ircd/commands/presence.py, monitor.py) --
@@ -71,4 +72,6 @@ COMMANDS: dict[str, Command] = {
     "DIE": Command(oper.die, oper=True),
     "RESTART": Command(oper.restart, oper=True),
     "CHGHOST": Command(oper.chghost, 3, oper=True),
+    "CONNECT": Command(oper.connect, 1, oper=True),
+    "SQUIT": Command(oper.squit, 1, oper=True),
 }

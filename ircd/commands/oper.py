@@ -1,4 +1,4 @@
-"""Operator commands: OPER, KILL, REHASH, WALLOPS, DIE, RESTART, CHGHOST.
+"""Operator commands: OPER, KILL, REHASH, WALLOPS, DIE, RESTART, CHGHOST, CONNECT, SQUIT.
 
 OPER is the only way to get user mode +o (MODE refuses +o; -o drops it). The others
 are marked `oper=True` in the command table, so the dispatcher has already answered
@@ -184,3 +184,38 @@ def chghost(server, client, msg) -> None:
     server.emit(ev.HostChange(server.stamp(), target.uid, ident, host), client)
     if client is not target.session:
         client.notice(f"*** Changed the host of {target.nick} to {ident}@{host}")
+
+
+def connect(server, client, msg) -> None:
+    """CONNECT <server>: link to a server configured in a [[link]] block, now."""
+    name = msg.params[0]
+    block = server.linking.link_config(name)
+    if block is None:
+        client.numeric(N.ERR_NOSUCHSERVER, name, f"No such server: no [[link]] block names {name}")
+        return
+    if server.linking.linked_to(block.name) is not None or any(
+            s.name.lower() == block.name.lower() for s in server.registry.servers.values()):
+        client.notice(f"*** CONNECT: {block.name} is already linked to the network")
+        return
+    if server.linking.connect_requested is None:
+        client.notice("*** CONNECT: this server cannot make links")
+        return
+    log.info("CONNECT %s requested by %s (oper %s)", block.name, client.user.nick,
+             client.user.oper_name)
+    client.notice(f"*** Connecting to {block.name} at {block.host}:{block.port}")
+    server.linking.connect_requested(block.name)
+
+
+def squit(server, client, msg) -> None:
+    """SQUIT <server> [:reason]: drop a link of this server's (a netsplit)."""
+    name = msg.params[0]
+    reason = msg.params[1] if len(msg.params) > 1 and msg.params[1] else f"SQUIT by {client.user.nick}"
+    link = server.linking.linked_to(name)
+    if link is None:
+        known = any(mask_matches(name, s.name) for s in server.registry.servers.values())
+        client.numeric(N.ERR_NOSUCHSERVER, name, "No such server" if not known else
+                       "No such server: it is not linked to this one (SQUIT it from its neighbour)")
+        return
+    log.info("SQUIT %s by %s (oper %s): %s", link.name, client.user.nick, client.user.oper_name, reason)
+    client.notice(f"*** Dropping the link to {link.name}: {reason}")
+    link.close(f"SQUIT by {client.user.nick}: {reason}")

@@ -415,15 +415,50 @@ def info(server, client, msg) -> None:
     client.numeric(N.RPL_ENDOFINFO, "End of /INFO list.")
 
 
+def _hops(server, sid: str) -> int:
+    reg = server.registry
+    hops = 0
+    while sid != reg.sid and sid in reg.servers:
+        sid = reg.servers[sid].uplink
+        hops += 1
+    return hops
+
+
 def links(server, client, msg) -> None:
-    # LINKS [[<remote server>] <server mask>]
-    if len(msg.params) > 1 and not _check_server(server, client, msg, 0):
+    # LINKS [[<remote server>] <server mask>]: every server of the network, with the
+    # server it is linked behind and its distance from this one
+    reg = server.registry
+    if len(msg.params) > 1 and msg.params[0] and not any(
+            mask_matches(msg.params[0], s.name) for s in reg.servers.values()):
+        client.numeric(N.ERR_NOSUCHSERVER, msg.params[0], ERR_NOSUCHSERVER_TEXT)
         return
     mask = msg.params[-1] if msg.params and msg.params[-1] else "*"
-    if mask_matches(mask, server.name):
-        client.numeric(N.RPL_LINKS, server.name, server.name,
-                       f"0 {server.config.server.description}")
+    for entry in sorted(reg.servers.values(), key=lambda e: (_hops(server, e.sid), e.name)):
+        if mask_matches(mask, entry.name):
+            uplink = reg.servers.get(entry.uplink) if entry.uplink else entry
+            client.numeric(N.RPL_LINKS, entry.name, uplink.name,
+                           f"{_hops(server, entry.sid)} {entry.description}")
     client.numeric(N.RPL_ENDOFLINKS, mask, "End of /LINKS list.")
+
+
+def map_(server, client, msg) -> None:
+    """MAP: the tree of servers as seen from here, with each one's users."""
+    reg = server.registry
+    children: dict = {}
+    for entry in reg.servers.values():
+        if entry.uplink is not None:
+            children.setdefault(entry.uplink, []).append(entry)
+
+    def walk(entry, prefix: str, last: bool, top: bool) -> None:
+        branch = "" if top else ("`- " if last else "|- ")
+        client.numeric(N.RPL_MAP, f"{prefix}{branch}{entry.name} ({entry.sid}) {entry.users} users")
+        kids = sorted(children.get(entry.sid, ()), key=lambda e: e.name)
+        inner = prefix + ("" if top else ("   " if last else "|  "))
+        for i, kid in enumerate(kids):
+            walk(kid, inner, i == len(kids) - 1, False)
+
+    walk(reg.servers[reg.sid], "", True, True)
+    client.numeric(N.RPL_MAPEND, "End of /MAP")
 
 
 def stats(server, client, msg) -> None:
@@ -444,6 +479,14 @@ def stats(server, client, msg) -> None:
     elif kind == "l":
         if oper:
             mono = time.monotonic()
+            for link in sorted(server.linking.links, key=lambda l: l.name):
+                lag = f"lag {link.lag_ms} ms" if link.lag_ms is not None else "lag unknown"
+                state = "linked" if link.established else link.handshake.state.value
+                client.numeric(N.RPL_STATSLINKINFO, f"{link.name}[{link.conn.ip}:{link.conn.port}]",
+                               str(link.conn.queued), str(link.frames_out),
+                               str(link.conn.bytes_out // 1024), str(link.frames_in),
+                               str(link.conn.bytes_in // 1024),
+                               str(int(mono - link.connected_at)), f"{state}, {lag}")
             for c in sorted(server.connections, key=lambda c: c.id):
                 if c.user is not None:
                     name = f"{c.user.nick}[{c.user.ident}@{c.ip}]"
@@ -486,6 +529,9 @@ HELP_TEXTS: dict[str, str] = {
     "KILL": "KILL <nick> :<reason> -- (operators) disconnect a user",
     "KLINE": "KLINE [<duration>] <user@host> :<reason> -- (operators) ban a user@host mask",
     "LINKS": "LINKS [[<server>] <mask>] -- list the servers in the network",
+    "MAP": "MAP -- show the tree of linked servers and their users",
+    "CONNECT": "CONNECT <server> -- (operators) link to a server configured in a [[link]] block",
+    "SQUIT": "SQUIT <server> [:<reason>] -- (operators) drop the link to a directly linked server",
     "LIST": "LIST [<channel>{,<channel>}|<filter>] -- list channels and their topics",
     "LUSERS": "LUSERS -- show how many users, channels and servers there are",
     "MARKREAD": "MARKREAD <target> [timestamp=<time>] -- sync what you have read",

@@ -24,11 +24,12 @@ class StateError(Exception):
 
 
 class ServerEntry:
-    __slots__ = ("sid", "name", "description", "uplink", "direction", "users", "stamp")
+    __slots__ = ("sid", "name", "description", "uplink", "direction", "users", "stamp", "synced")
 
     def __init__(self, sid, name, description, uplink, direction, stamp=ZERO):
         self.sid = sid
         self.stamp = stamp            # when it was introduced
+        self.synced = uplink is None  # its burst is complete (this server: always)
         self.name = name
         self.description = description
         self.uplink = uplink          # SID it is linked behind (None for this server)
@@ -79,6 +80,7 @@ class Network:
         self.max_local = 0
         self._apply = {
             ev.ServerIntroduced: self._server_introduced, ev.ServerQuit: self._server_quit,
+            ev.BurstComplete: self._burst_complete,
             ev.UserIntroduced: self._user_introduced, ev.UserQuit: self._user_quit,
             ev.NickChange: self._nick_change, ev.UserModeChange: self._user_mode,
             ev.AwayChange: self._away, ev.AccountChange: self._account,
@@ -145,6 +147,29 @@ class Network:
         if e.uplink == self.sid:
             self.peers.add(e.sid)
         return Outcome(links=self.peers)
+
+    def _burst_complete(self, e: ev.BurstComplete) -> Outcome:
+        if e.sid not in self.servers:
+            return NOTHING
+        for sid in self.behind(e.sid):
+            self.servers[sid].synced = True
+        # channels kept through a split: both sides' members are known again
+        for chan in [c for c in self.channels.values() if c.held]:
+            chan.held = False
+            if not chan.members:
+                del self.channels[chan.folded]
+        out = Outcome(links=self.peers)
+        out.old_source = e.sid
+        return out
+
+    def joining_server(self, sid: str) -> ServerEntry | None:
+        """The newly linked server whose burst brings `sid` (None: `sid` is in sync)."""
+        entry = self.servers.get(sid)
+        if entry is None or entry.synced:
+            return None
+        while entry.uplink in self.servers and not self.servers[entry.uplink].synced:
+            entry = self.servers[entry.uplink]
+        return entry
 
     def behind(self, sid: str) -> list[str]:
         """`sid` and every server linked behind it (away from this server)."""
