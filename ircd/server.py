@@ -413,10 +413,15 @@ class Server:
         client.conn.close()
 
     def kill(self, target, killer, reason: str) -> None:
-        """Disconnect a local user on an operator's order, telling it who and why."""
+        """Disconnect a user on an operator's order. A remote user's server closes its
+        connection when the UserQuit reaches it."""
+        why = f"Killed ({killer.nick} ({reason}))"
         session = target.session
+        if session is None:
+            self.emit(ev.UserQuit(self.stamp(), target.uid, why))
+            return
         session.write_uncaptured(build_line(killer.source, "KILL", (target.nick, reason), trailing=True))
-        self.quit_client(session, f"Killed ({killer.nick} ({reason}))")
+        self.quit_client(session, why)
 
     def remember(self, user) -> None:
         self.whowas.appendleft((user.folded, user.nick, user.ident, user.host, user.realname,

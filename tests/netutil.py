@@ -35,7 +35,8 @@ def link_blocks(node: Node, peers, connect_to) -> str:
     return text
 
 
-async def start_network(nursery, base: Path, edges, count: int, limits=None) -> list[RunningServer]:
+async def start_network(nursery, base: Path, edges, count: int, limits=None,
+                        extra: str = "") -> list[RunningServer]:
     """Start `count` servers linked along `edges` ((i, j): server i connects to j)."""
     nodes = [Node(base, i + 1) for i in range(count)]
     servers = []
@@ -47,7 +48,7 @@ async def start_network(nursery, base: Path, edges, count: int, limits=None) -> 
         lim.update(limits or {})
         path, port, tls_port = write_config(
             node.dir, server={"name": node.name, "sid": node.sid}, limits=lim,
-            extra=link_blocks(node, peers, connect_to))
+            extra=link_blocks(node, peers, connect_to) + extra)
         app = App(load_config(path))
         nursery.start_soon(app.main)
         with trio.fail_after(10):

@@ -87,10 +87,6 @@ def kill(server, client, msg) -> None:
         else:
             client.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
         return
-    victim = target.session
-    if victim is None:  # a remote user: the link layer will carry kills
-        client.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
-        return
     log.info("KILL: %s (oper %s) killed %s (%s)", user.nick, user.oper_name, target.source, reason)
     server.kill(target, user, reason)
 
