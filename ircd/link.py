@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 class Link:
     __slots__ = ("server", "conn", "handshake", "decoder", "name", "outgoing", "closed",
                  "established", "frames_in", "frames_out", "lag_ms", "ping_sent",
-                 "connected_at", "burst_done", "last_recv", "__weakref__")
+                 "connected_at", "burst_done", "last_recv", "ready_sent", "__weakref__")
 
     def __init__(self, server, conn, handshake: Handshake, outgoing: str | None, now: float):
         self.server = server
@@ -31,6 +31,7 @@ class Link:
         self.closed = False
         self.established = False          # the peer is introduced in the registry
         self.burst_done = False
+        self.ready_sent = False           # we accepted the peer and told it so
         self.frames_in = self.frames_out = 0
         self.lag_ms: int | None = None
         self.ping_sent: float | None = None
@@ -93,9 +94,12 @@ class Link:
                 self.close(str(exc), tell_peer=kind is not fr.Error)
                 return
             for reply in replies:
-                self.send(reply)
-            if before is State.PROOF and hs.state is State.BURST:
-                self.server.linking.authenticated(self)
+                if type(reply) is fr.Ready:
+                    self.server.linking.proof_accepted(self)   # sends Ready when its turn comes
+                else:
+                    self.send(reply)
+            if before is State.READY and hs.state is State.BURST and self.ready_sent:
+                self.server.linking.authenticated(self)   # (else: when our Ready goes out)
             elif kind is fr.BurstEnd:
                 self.burst_done = True
                 self.server.linking.burst_received(self, frame)

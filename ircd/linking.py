@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from linkproto import events as ev, frames as fr
-from linkproto.handshake import Handshake
+from linkproto.handshake import Handshake, State
 
 from . import tlsutil
 from .link import Link
@@ -45,6 +45,11 @@ class Linking:
         self.connect_requested = None      # set by the I/O layer: callable(link config)
         self._last_skew_warning = 0.0
         self._whois_waiting: dict = {}     # (asker UID, target UID) -> resume(reply)
+        # One link forms at a time: it has been sent Ready and its burst is not complete.
+        # Others wait their turn, so two links formed at once cannot both bring the same
+        # server (a loop neither side could see yet).
+        self.forming: Link | None = None
+        self.waiting: list[Link] = []
 
     # -- configuration -----------------------------------------------------------------
 
@@ -85,6 +90,46 @@ class Linking:
         self.links.add(link)
         return link
 
+    def proof_accepted(self, link: Link) -> None:
+        """The peer's Proof is good: tell it Ready now, or when the forming link is done."""
+        if self.forming is None or self.forming.closed:
+            self._ready(link)
+        else:
+            self.waiting.append(link)
+
+    def _ready(self, link: Link) -> None:
+        problem = self._loop(link)
+        if problem is not None:
+            link.close(problem)
+            return
+        self.forming = link
+        link.send(fr.Ready())
+        link.ready_sent = True
+        if link.handshake.state is State.BURST:     # the peer's Ready came first
+            self.authenticated(link)
+
+    def _next_forming(self, done: Link) -> None:
+        if self.forming is done:
+            self.forming = None
+        while self.forming is None and self.waiting:
+            link = self.waiting.pop(0)
+            if not link.closed:
+                self._ready(link)
+
+    def _loop(self, link: Link) -> str | None:
+        """Why linking this peer would close a loop (it is already on the network), or None."""
+        reg = self.server.registry
+        peer = link.handshake.peer
+        known = reg.servers.get(peer.sid)
+        by_name = next((s for s in reg.servers.values() if s.name.lower() == peer.name.lower()), None)
+        entry = known or by_name
+        if entry is None:
+            return None
+        via = reg.servers.get(entry.direction) if entry.direction else None
+        through = f" through {via.name}" if via is not None else ""
+        return (f"{peer.name} ({peer.sid}) is already on the network (as {entry.name} "
+                f"({entry.sid}){through}): linking it here would close a loop")
+
     def authenticated(self, link: Link) -> None:
         """The peer proved who it is: introduce it, send it our burst."""
         server = self.server
@@ -93,14 +138,9 @@ class Linking:
         if link.outgoing and peer.name.lower() != link.outgoing.lower():
             link.close(f"connected to {link.outgoing}, but the server there says it is {peer.name}")
             return
-        known = reg.servers.get(peer.sid)
-        by_name = next((s for s in reg.servers.values() if s.name.lower() == peer.name.lower()), None)
-        if known is not None or by_name is not None:
-            entry = known or by_name
-            via = reg.servers.get(entry.direction) if entry.direction else None
-            through = f" through {via.name}" if via is not None else ""
-            link.close(f"{peer.name} ({peer.sid}) is already on the network (as {entry.name} "
-                       f"({entry.sid}){through}): linking it here would close a loop")
+        problem = self._loop(link)
+        if problem is not None:
+            link.close(problem)
             return
         link.name = peer.name
         link.established = True
@@ -119,6 +159,7 @@ class Linking:
     def burst_received(self, link: Link, end: fr.BurstEnd) -> None:
         server = self.server
         server.emit(ev.BurstComplete(server.stamp(), link.peer_sid), from_link=link.peer_sid)
+        self._next_forming(link)
         log.info("burst from %s complete: %d servers, %d users, %d channels (%.0f ms after "
                  "connecting)", link.name, end.servers, end.users, end.channels,
                  (time.monotonic() - link.connected_at) * 1000)
@@ -175,9 +216,14 @@ class Linking:
 
     def lost(self, link: Link, reason: str) -> None:
         self.links.discard(link)
+        if link in self.waiting:
+            self.waiting.remove(link)
+        self._next_forming(link)
         server = self.server
         if not link.established:
-            log.warning("link %s refused or failed before linking: %s", link.name, reason)
+            peer = link.handshake.peer
+            who = link.name if peer is None else f"{peer.name} at {link.conn.ip}:{link.conn.port}"
+            log.warning("link with %s refused: %s", who, reason)
             return
         sid = link.peer_sid
         server.router.links.pop(sid, None)

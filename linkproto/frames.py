@@ -28,6 +28,11 @@ class Proof:
 
 
 @_frozen
+class Ready:
+    """The sender accepted the peer's Proof: both may now send their bursts."""
+
+
+@_frozen
 class BurstEnd:
     """The sender has sent its whole view of the network."""
     servers: int
@@ -66,4 +71,4 @@ class WhoisReply:
     signon: int
 
 
-CONTROL_FRAMES = (Hello, Proof, BurstEnd, Ping, Pong, Error, WhoisRequest, WhoisReply)
+CONTROL_FRAMES = (Hello, Proof, Ready, BurstEnd, Ping, Pong, Error, WhoisRequest, WhoisReply)

@@ -2,8 +2,12 @@
 
     both sides:  Hello (version, name, SID, nonce)  ->
                  Proof (certificate, signature over both hellos)  ->
+                 Ready (the peer's Proof is accepted), or Error (why not)  ->
                  burst: the sender's whole view of the network as events, then BurstEnd
                  then events as they happen
+
+Neither side bursts before it has both accepted the peer and heard Ready from it, so
+a refused link never shows up as a server joining and leaving.
 
 Each side checks that the peer's certificate has the fingerprint configured for the
 peer's name and that the peer signed this handshake's nonces with its key, so both
@@ -34,6 +38,7 @@ class HandshakeError(Exception):
 class State(enum.Enum):
     HELLO = "waiting for the peer's Hello"
     PROOF = "waiting for the peer's Proof"
+    READY = "waiting for the peer to accept our Proof"
     BURST = "receiving the peer's burst"
     LINKED = "linked"
 
@@ -78,8 +83,14 @@ class Handshake:
             if kind is not fr.Proof:
                 raise HandshakeError(f"expected Proof after Hello, got {kind.__name__}")
             self._proof(frame)
+            self.state = State.READY
+            return [fr.Ready()]
+        if self.state is State.READY:
+            if kind is not fr.Ready:
+                raise HandshakeError(f"expected Ready after Proof, got {kind.__name__}")
+            self.state = State.BURST
             return []
-        if kind in (fr.Hello, fr.Proof):
+        if kind in (fr.Hello, fr.Proof, fr.Ready):
             raise HandshakeError(f"{kind.__name__} again after the handshake")
         if kind is fr.BurstEnd:
             if self.state is State.LINKED:
@@ -122,4 +133,3 @@ class Handshake:
         except (ValueError, TypeError, AttributeError, InvalidSignature):
             raise HandshakeError(f"{peer.name} did not prove it holds the key of its "
                                  "certificate (bad signature)") from None
-        self.state = State.BURST

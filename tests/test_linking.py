@@ -88,3 +88,78 @@ async def test_netsplit_and_heal_in_batches_with_the_classic_reason(nursery, tmp
     assert joined.source.startswith("faraway!") and joined.tags == {"batch": start.params[0][1:]}
     assert (await plain.expect("JOIN", timeout=10)).source.startswith("faraway!")
     assert len(s1.state.registry.servers) == 3
+
+
+async def test_wrong_fingerprint_is_refused_and_both_sides_log_why(nursery, tmp_path, caplog):
+    import logging
+    from netutil import Node, link_blocks
+    from irctest import write_config
+    from ircd.app import App
+    from ircd.config import load_config
+    caplog.set_level(logging.INFO)
+    a, b = Node(tmp_path, 1), Node(tmp_path, 2)
+    wrong = Node(tmp_path / "other", 2)            # b's name, another certificate
+    apps = []
+    for node, peer, connect in ((a, wrong, False), (b, a, True)):
+        path, _, _ = write_config(node.dir, server={"name": node.name, "sid": node.sid},
+                                  extra=link_blocks(node, [peer], [peer] if connect else []))
+        app = App(load_config(path))
+        nursery.start_soon(app.main)
+        await app.ready.wait()
+        apps.append(app)
+    await until(lambda: any("pins" in r.getMessage() for r in caplog.records), what="refusals")
+    refusals = [r.getMessage() for r in caplog.records if "pins" in r.getMessage()]
+    assert any(m.startswith("link with s2.test at 127.0.0.1:") and " refused: s2.test presented "
+               f"certificate {b.fingerprint}, but its [[link]] block pins {wrong.fingerprint}" in m
+               for m in refusals), refusals
+    # and the refused side hears why, and logs it
+    await until(lambda: any(r.getMessage().startswith("link with s1.test at 127.0.0.1:")
+                            and "refused: the peer closed the link: s2.test presented" in r.getMessage()
+                            for r in caplog.records), what="the refused side's log line")
+    assert len(apps[0].server.registry.servers) == 1 and len(apps[1].server.registry.servers) == 1
+
+
+async def test_a_link_that_would_close_a_loop_is_refused(nursery, tmp_path, caplog):
+    import logging
+    caplog.set_level(logging.INFO)
+    # a triangle: 2 -> 1, 3 -> 2, and 3 -> 1 would close the loop
+    s1, s2, s3 = await start_network(nursery, tmp_path, [(1, 0), (2, 1), (2, 0)], 3)
+    await until(lambda: any("linking it here would close a loop" in r.getMessage()
+                            for r in caplog.records), timeout=10, what="the loop refusal")
+    assert not any("lost" in r.getMessage() for r in caplog.records)   # nobody split
+    assert all(len(s.state.registry.servers) == 3 for s in (s1, s2, s3))
+    assert len([l for l in s3.state.linking.links if l.established]) == 1
+    # the tree holds: one path between any two servers
+    assert s1.state.registry.servers["3AA"].direction in ("2AA", "3AA")
+
+
+async def test_nick_clash_at_link_time_renames_the_later_claimant(nursery, tmp_path):
+    from netutil import Node, link_blocks
+    from irctest import RunningServer, wait_listening, write_config
+    from ircd.app import App
+    from ircd.config import load_config
+    a, b = Node(tmp_path, 1), Node(tmp_path, 2)
+    servers = []
+    for node, peer in ((a, b), (b, a)):
+        path, port, tls = write_config(node.dir, server={"name": node.name, "sid": node.sid},
+                                       extra=link_blocks(node, [peer], []))
+        app = App(load_config(path))
+        nursery.start_soon(app.main)
+        await app.ready.wait()
+        await wait_listening(port)
+        servers.append(RunningServer(app, path, port, tls))
+    s1, s2 = servers
+    first = await s1.client("dup")
+    second = await s2.client("dup")         # claimed later, on the other server
+    s2.app.linker.connect_soon("s1.test")
+    await until(lambda: len(s1.state.registry.servers) == 2 and len(s2.state.registry.servers) == 2)
+    nick = await second.expect("NICK")
+    assert nick.source.startswith("dup!") and nick.params == ["2AA000001"]
+    notice = await second.expect("NOTICE")
+    assert "claimed earlier elsewhere" in notice.params[-1]
+    assert await first.quiet(0.3) == []      # the earlier claimant keeps its nick, untouched
+    await until(lambda: s1.state.find_user("dup").uid == "1AA000001"
+                and s1.state.find_user("2AA000001") is not None)
+    await second.send("PRIVMSG dup :hello from the renamed one")
+    got = await first.expect("PRIVMSG")
+    assert got.source.startswith("2AA000001!") and got.params[-1] == "hello from the renamed one"

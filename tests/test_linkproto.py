@@ -173,3 +173,17 @@ def test_frames_out_of_order_are_refused(tmp_path):
     b.receive(a.hello())
     with pytest.raises(HandshakeError, match="expected Proof after Hello, got BurstEnd"):
         b.receive(fr.BurstEnd(0, 0, 0))
+
+
+def test_a_refused_side_never_reaches_the_burst(tmp_path):
+    """The side whose Proof is refused gets Error, not Ready: it never bursts."""
+    a, b = pair(tmp_path, pins_b={"a.test": "sha256:" + "0" * 64})
+    b_out = b.receive(a.hello())
+    a_out = a.receive(b.hello())
+    a.receive(b_out[0])                     # b's Proof is fine for a
+    assert a.state is State.READY           # but a waits for b's verdict
+    with pytest.raises(HandshakeError):
+        b.receive(a_out[0])                 # b refuses a's Proof (and would send Error)
+    with pytest.raises(HandshakeError, match="the peer closed the link: refused"):
+        a.receive(fr.Error("refused"))
+    assert a.state is State.READY

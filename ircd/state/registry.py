@@ -137,7 +137,8 @@ class Network:
 
     def _server_introduced(self, e: ev.ServerIntroduced) -> Outcome:
         if e.sid in self.servers:
-            raise StateError(f"server {e.sid} ({e.name}) is already on the network")
+            raise StateError(f"server {e.sid} ({e.name}) is already on the network: this link "
+                             "would close a loop")
         uplink = self.servers.get(e.uplink)
         if uplink is None:
             raise StateError(f"server {e.name} introduced behind unknown server {e.uplink}")
