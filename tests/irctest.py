@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import textwrap
+from collections import deque
 from pathlib import Path
 
 import trio
@@ -90,13 +92,28 @@ async def wait_listening(port: int) -> None:
     raise AssertionError(f"nothing listening on {port}")
 
 
+class ConnectionClosed(EOFError, AssertionError):
+    """The server closed the connection while a test was waiting for a line.
+
+    An EOFError for the helpers that read until the end on purpose, and an assertion
+    failure (with what was awaited and what arrived) everywhere else."""
+
+
 class IRCClient:
-    """A raw-line IRC client for tests: every received line is kept and can be awaited."""
+    """A raw-line IRC client for tests: every received line is kept and can be awaited.
+
+    Every wait has a deadline. When it passes, or the server closes the connection
+    first, the test fails with an AssertionError that names what was awaited and shows
+    the last HISTORY lines that arrived (already read, still unread, and any partial
+    line), instead of a bare trio.TooSlowError."""
+
+    HISTORY = 20
 
     def __init__(self, stream):
         self.stream = stream
         self.buffer = b""
-        self.lines: list[str] = []
+        self.lines: list[str] = []       # received, not read yet
+        self.history: deque[str] = deque(maxlen=self.HISTORY)   # read most recently
         self.nick: str | None = None
         self.closed = False
 
@@ -130,12 +147,50 @@ class IRCClient:
         self.lines.extend(line.decode("utf-8", "replace") for line in complete)
         return True
 
+    # -- waiting, and what a failed wait reports ---------------------------------------
+
+    def report(self, headline: str) -> str:
+        """`headline`, then the lines that arrived: the last read ones and the unread."""
+        who = f" [client {self.nick}]" if self.nick else ""
+        out = [headline + who]
+        if self.history:
+            out.append(f"last {len(self.history)} lines read (oldest first):")
+            out += [f"  {line}" for line in self.history]
+        else:
+            out.append("no line has been read on this connection")
+        if self.lines:
+            out.append(f"still unread ({len(self.lines)}):")
+            out += [f"  {line}" for line in self.lines[:self.HISTORY]]
+            if len(self.lines) > self.HISTORY:
+                out.append(f"  ... and {len(self.lines) - self.HISTORY} more")
+        else:
+            out.append("still unread: nothing")
+        if self.buffer:
+            out.append(f"incomplete line: {self.buffer[:300]!r}")
+        if self.closed:
+            out.append("the server has closed the connection")
+        return "\n".join(out)
+
+    @contextlib.contextmanager
+    def _waiting(self, what: str, timeout: float):
+        try:
+            with trio.fail_after(timeout):
+                yield
+        except trio.TooSlowError:
+            raise AssertionError(self.report(f"timed out after {timeout:g}s waiting for {what}")) \
+                from None
+
+    async def _read_line(self, what: str) -> str:
+        while not self.lines:
+            if not await self._fill():
+                raise ConnectionClosed(self.report(f"connection closed while waiting for {what}"))
+        line = self.lines.pop(0)
+        self.history.append(line)
+        return line
+
     async def next_line(self, timeout: float = DEFAULT_TIMEOUT) -> str:
-        with trio.fail_after(timeout):
-            while not self.lines:
-                if not await self._fill():
-                    raise EOFError("connection closed")
-            return self.lines.pop(0)
+        with self._waiting("any line", timeout):
+            return await self._read_line("any line")
 
     async def next_message(self, timeout: float = DEFAULT_TIMEOUT) -> Message:
         return parse_line(await self.next_line(timeout))
@@ -145,23 +200,22 @@ class IRCClient:
         """Read until a message with `command` whose first params equal `params`.
 
         With skip=False the very next message must match."""
-        seen = []
-        with trio.fail_after(timeout):
+        what = " ".join([command, *map(repr, params)])
+        with self._waiting(what, timeout):
             while True:
-                msg = await self.next_message()
+                msg = parse_line(await self._read_line(what))
                 if msg.command == command and list(msg.params[:len(params)]) == list(params):
                     return msg
-                seen.append(msg)
                 if not skip:
-                    raise AssertionError(f"expected {command} {params}, got {msg}")
-        raise AssertionError(f"never got {command} {params}; saw {seen}")
+                    raise AssertionError(self.report(f"expected {what} as the next message, "
+                                                     f"got {msg}"))
 
     async def collect_until(self, command: str, timeout: float = DEFAULT_TIMEOUT) -> list[Message]:
         """Every message up to and including the first `command`."""
         out = []
-        with trio.fail_after(timeout):
+        with self._waiting(f"{command} (collecting the messages before it)", timeout):
             while True:
-                msg = await self.next_message()
+                msg = parse_line(await self._read_line(command))
                 out.append(msg)
                 if msg.command == command:
                     return out
@@ -172,10 +226,11 @@ class IRCClient:
             while await self._fill():
                 pass
         lines, self.lines = self.lines, []
+        self.history.extend(lines)
         return lines
 
     async def register(self, nick: str, *, caps=(), password: str | None = None,
-                       realname: str = "Test User") -> list[Message]:
+                       realname: str = "Test User", timeout: float = DEFAULT_TIMEOUT) -> list[Message]:
         lines = []
         if caps:
             lines.append("CAP LS 302")
@@ -186,22 +241,23 @@ class IRCClient:
             lines += [f"CAP REQ :{' '.join(caps)}", "CAP END"]
         await self.send(*lines)
         if caps:
-            ack = await self.expect("CAP", "*", "ACK", timeout=DEFAULT_TIMEOUT)
-            assert ack.params[2].split() == list(caps)
-        welcome = await self.collect_until("001")
-        rest = []
-        while True:
-            msg = await self.next_message()
-            rest.append(msg)
-            if msg.command in ("376", "422"):
-                break
+            ack = await self.expect("CAP", "*", "ACK", timeout=timeout)
+            assert ack.params[2].split() == list(caps), self.report(f"CAP ACK for {caps}")
+        what = f"the end of the welcome burst (376 or 422) after registering as {nick}"
+        msgs = []
+        with self._waiting(what, timeout):
+            while True:
+                msg = parse_line(await self._read_line(what))
+                msgs.append(msg)
+                if msg.command in ("376", "422") and "001" in [m.command for m in msgs]:
+                    break
         self.nick = nick
-        return welcome + rest
+        return msgs
 
-    async def ping_pong(self, token: str = "sync") -> list[Message]:
+    async def ping_pong(self, token: str = "sync", timeout: float = DEFAULT_TIMEOUT) -> list[Message]:
         """Round-trip a PING: everything the server sent before the PONG is returned."""
         await self.send(f"PING {token}")
-        msgs = await self.collect_until("PONG")
+        msgs = await self.collect_until("PONG", timeout=timeout)
         return msgs[:-1]
 
     async def close(self) -> None:
