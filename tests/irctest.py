@@ -92,6 +92,37 @@ async def wait_listening(port: int) -> None:
     raise AssertionError(f"nothing listening on {port}")
 
 
+VOLATILE_TAGS = frozenset({"time", "msgid"})
+
+
+def show(msg: Message, *, volatile=VOLATILE_TAGS) -> str:
+    """A message as one canonical line, for comparing what a user sees exactly.
+
+    Tags come first, sorted, with the values of `volatile` tags (server-time, msgid)
+    shown as `*`; the last parameter gets a `:` only where it needs one (empty, has a
+    space, starts with `:`), so `JOIN #a` and `JOIN :#a`, which every client reads
+    alike, compare equal."""
+    parts = []
+    if msg.tags:
+        parts.append("@" + ";".join(
+            k if (v == "" and k not in volatile) else f"{k}={'*' if k in volatile else v}"
+            for k, v in sorted(msg.tags.items())))
+    if msg.source is not None:
+        parts.append(":" + msg.source)
+    parts.append(msg.command)
+    params = list(msg.params)
+    if params:
+        last = params.pop()
+        parts += params
+        parts.append(":" + last if (not last or " " in last or last.startswith(":")) else last)
+    return " ".join(parts)
+
+
+def shown(msgs) -> list[str]:
+    """show() for each message of a list."""
+    return [show(m) for m in msgs]
+
+
 class ConnectionClosed(EOFError, AssertionError):
     """The server closed the connection while a test was waiting for a line.
 

@@ -100,3 +100,17 @@ async def test_expect_returns_the_matching_message(nursery):
     msg = await c.expect("JOIN", "#wanted", timeout=1)
     assert (msg.source, msg.command, msg.params) == ("a!b@c", "JOIN", ["#wanted"])
     assert list(c.history) == NOTICES[:2] + [":a!b@c JOIN #wanted"]
+
+
+def test_show_is_canonical():
+    """show() writes what a client reads: `:` only where needed, tags sorted, volatile
+    tag values hidden."""
+    from ircd.protocol.message import parse_line
+    from irctest import show
+    assert show(parse_line(":a!b@c JOIN :#x")) == ":a!b@c JOIN #x"
+    assert show(parse_line(":s 353 n = #x :@a b")) == ":s 353 n = #x :@a b"
+    assert show(parse_line(":s 331 n #x :")) == ":s 331 n #x :"
+    assert show(parse_line(":s 001 n ::-)")) == ":s 001 n ::-)"
+    assert show(parse_line("@time=2024;msgid=abc;+z=1;a :n!u@h PRIVMSG #x :hi")) == \
+        "@+z=1;a;msgid=*;time=* :n!u@h PRIVMSG #x hi"
+    assert show(parse_line("PING")) == "PING"
