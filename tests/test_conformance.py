@@ -11,8 +11,13 @@ import re
 
 import pytest
 
+from irctest import show, shown
+
+from ircd import __version__
 from ircd.commands import oper as oper_commands
 from ircd.passwords import hash_password
+
+S = ":test.server"
 
 OPER_PASSWORD = "open sesame"
 OPERS = f'''
@@ -94,7 +99,12 @@ async def test_welcome_burst_order(srv):
     while rest and rest[0] == "005":
         rest.pop(0)
     assert rest[0] == "251" and rest[-1] in ("376", "422")
-    assert msgs[0].params[0] == "burst"
+    assert shown(msgs[:2]) == [
+        f"{S} 001 burst :Welcome to the TestNet IRC Network burst!~burst@127.0.0.1",
+        f"{S} 002 burst :Your host is test.server, running version ircd-{__version__}"]
+    assert msgs[2].params[0] == "burst" and msgs[2].params[1].startswith("This server was created ")
+    assert show(msgs[3]) == f"{S} 004 burst test.server ircd-{__version__} Biow beIiklmnostv beIklov"
+    assert all(m.source == "test.server" and m.params[0] == "burst" for m in msgs)
 
 
 async def test_isupport_lines_are_well_formed(srv):
@@ -122,22 +132,23 @@ async def test_correct_password_registers(make_server):
     s = await make_server(server={"password": "letmein"})
     c = await s.client()
     msgs = await registration_burst(c, "PASS letmein", "NICK passer", "USER p * * :Real")
-    assert msgs[0].command == "001"
+    assert show(msgs[0]) == f"{S} 001 passer :Welcome to the TestNet IRC Network passer!~p@127.0.0.1"
+    assert msgs[-1].command == "376"
 
 
 async def test_missing_or_wrong_password_is_refused_with_error(make_server):
     """RFC 2812 3.1.1 and Modern PASS: without the password, or with a wrong one, there is
     no 001; the server SHOULD send 464 ERR_PASSWDMISMATCH and MUST close with ERROR."""
     s = await make_server(server={"password": "letmein"})
-    for lines in (["NICK nopass", "USER u * * :Real"],
-                  ["PASS wrong", "NICK badpass", "USER u * * :Real"],
-                  ["NICK late", "USER u * * :Real", "PASS letmein"]):   # PASS too late
+    for nick, lines in (("nopass", ["NICK nopass", "USER u * * :Real"]),
+                        ("badpass", ["PASS wrong", "NICK badpass", "USER u * * :Real"]),
+                        ("late", ["NICK late", "USER u * * :Real", "PASS letmein"])):  # too late
         c = await s.client()
         await c.send(*lines)
-        msgs = await until_closed(c)
-        got = commands(msgs)
-        assert "001" not in got and got[-1] == "ERROR"
-        assert "464" in got
+        assert shown(await until_closed(c)) == [
+            f"{S} 464 {nick} :Password incorrect",
+            "ERROR :Closing Link: 127.0.0.1 (Bad password)"]
+        assert s.state.find_user(nick) is None
 
 
 async def test_empty_realname_is_refused(srv):
@@ -145,11 +156,12 @@ async def test_empty_realname_is_refused(srv):
     461 ERR_NEEDMOREPARAMS (`<client> USER :Not enough parameters`)."""
     c = await srv.client()
     await c.send("NICK emptyreal", "USER username * * :")
-    m = await c.next_message()
-    assert m.command == "461" and m.params[:2] in (["*", "USER"], ["emptyreal", "USER"])
+    assert shown(await c.ping_pong()) == [f"{S} 461 emptyreal USER :Not enough parameters"]
     # the connection is still usable: a proper USER registers it
     msgs = await registration_burst(c, "USER username * * :Real Name")
-    assert msgs[0].command == "001"
+    assert show(msgs[0]) == (f"{S} 001 emptyreal :Welcome to the TestNet IRC Network "
+                             "emptyreal!~username@127.0.0.1")
+    assert srv.state.find_user("emptyreal").realname == "Real Name"
 
 
 async def test_nick_collisions_at_registration(srv):
@@ -158,15 +170,18 @@ async def test_nick_collisions_at_registration(srv):
     first = await srv.client("taken")
     c = await srv.client()
     await c.send("NICK taken", "USER u * * :Real")
-    assert (await c.next_message()).command == "433"
+    assert shown(await c.ping_pong()) == [f"{S} 433 * taken :Nickname is already in use"]
     a, b = await srv.client(), await srv.client()
     await a.send("NICK race")
     await b.send("NICK race")
     await a.send("USER u * * :Real")
     await b.send("USER u * * :Real")
-    first_a = (await a.next_message()).command
-    first_b = (await b.next_message()).command
-    assert sorted([first_a, first_b]) == ["001", "433"]
+    first_a = await a.next_message()
+    first_b = await b.next_message()
+    winner, loser = (first_a, first_b) if first_a.command == "001" else (first_b, first_a)
+    assert show(winner) == f"{S} 001 race :Welcome to the TestNet IRC Network race!~u@127.0.0.1"
+    # the loser's pending nick is "race" too, so the numeric is addressed to it
+    assert show(loser) == f"{S} 433 race race :Nickname is already in use"
     assert first.nick == "taken" and srv.state.find_user("taken") is not None
 
 
@@ -175,33 +190,35 @@ async def test_invalid_and_empty_nicks(srv):
     with 431 ERR_NONICKNAMEGIVEN; neither registers, a valid NICK afterwards does."""
     c = await srv.client()
     await c.send("NICK *", "USER u s e r")
-    assert (await c.next_message()).command == "432"
+    assert shown(await c.ping_pong()) == [f"{S} 432 * * :Erroneous nickname"]
     await c.send("NICK :")
-    assert (await c.next_message()).command == "431"
+    assert shown(await c.ping_pong()) == [f"{S} 431 * :No nickname given"]
     msgs = await registration_burst(c, "NICK valid")
-    assert msgs[0].command == "001"
+    assert show(msgs[0]) == f"{S} 001 valid :Welcome to the TestNet IRC Network valid!~u@127.0.0.1"
 
 
 async def test_nicklen(srv):
     """Modern NICKLEN: a nick exactly NICKLEN long may be set; a longer one is refused
     with 432 `<client> <nick> :Erroneous nickname`."""
     c = await srv.client("foo")
-    assert (await ask(c, "NICK " + "a" * 30))[0].params == ["a" * 30]
-    m = (await ask(c, "NICK " + "b" * 35))[0]
-    assert m.command == "432" and m.params[:2] == ["a" * 30, "b" * 35]
+    assert shown(await ask(c, "NICK " + "a" * 30)) == [f":foo!~foo@127.0.0.1 NICK {'a' * 30}"]
+    assert shown(await ask(c, "NICK " + "b" * 35)) == [
+        f"{S} 432 {'a' * 30} {'b' * 35} :Erroneous nickname"]
 
 
 async def test_nick_is_released_after_change_and_quit(srv):
     """RFC 1459 4.1.2: a nick a user left (by NICK or QUIT) may be taken by someone else,
     in any case."""
     a = await srv.client("alice")
-    await ask(a, "NICK malice")
+    assert shown(await ask(a, "NICK malice")) == [":alice!~alice@127.0.0.1 NICK malice"]
     b = await srv.client()
-    assert (await registration_burst(b, "NICK alice", "USER u s e r"))[0].command == "001"
+    assert show((await registration_burst(b, "NICK alice", "USER u s e r"))[0]) == \
+        f"{S} 001 alice :Welcome to the TestNet IRC Network alice!~u@127.0.0.1"
     await b.send("QUIT")
-    await until_closed(b)
+    assert shown(await until_closed(b)) == ["ERROR :Closing Link: 127.0.0.1 (Client Quit)"]
     c = await srv.client()
-    assert (await registration_burst(c, "NICK ALICE", "USER u s e r"))[0].command == "001"
+    assert show((await registration_burst(c, "NICK ALICE", "USER u s e r"))[0]) == \
+        f"{S} 001 ALICE :Welcome to the TestNet IRC Network ALICE!~u@127.0.0.1"
 
 
 async def test_nick_changes_seen_by_channel_and_noop_is_silent(srv):
@@ -214,13 +231,14 @@ async def test_nick_changes_seen_by_channel_and_noop_is_silent(srv):
     await join(b, "#test")
     await sync(a)
     msgs = await ask(a, "NICK Alice")
-    assert [(m.command, m.params) for m in msgs] == [("NICK", ["Alice"])]
-    assert [(m.command, m.params) for m in await b.ping_pong()] == [("NICK", ["Alice"])]
+    assert shown(msgs) == [":alice!~alice@127.0.0.1 NICK Alice"]
+    assert shown(await b.ping_pong()) == [":alice!~alice@127.0.0.1 NICK Alice"]
     assert await ask(a, "NICK Alice") == []
     assert await b.ping_pong() == []
-    assert commands(await ask(b, "NICK alice")) == ["433"]
+    assert shown(await ask(b, "NICK alice")) == [f"{S} 433 bob alice :Nickname is already in use"]
+    assert await a.ping_pong() == []
     await a.send("PRIVMSG bob :still bob")
-    assert (await b.expect("PRIVMSG")).params == ["bob", "still bob"]
+    assert show(await b.expect("PRIVMSG")) == ":Alice!~alice@127.0.0.1 PRIVMSG bob :still bob"
 
 
 async def test_quit_sends_error_and_closes(srv):
@@ -232,9 +250,8 @@ async def test_quit_sends_error_and_closes(srv):
     await join(q, "#chan")
     await sync(a)
     await q.send("QUIT :qux out")
-    assert commands(await until_closed(q))[-1] == "ERROR"
-    m = await a.expect("QUIT")
-    assert m.source.startswith("qux!") and "qux out" in m.params[0]
+    assert shown(await until_closed(q)) == ["ERROR :Closing Link: 127.0.0.1 (Quit: qux out)"]
+    assert shown(await a.ping_pong()) == [":qux!~qux@127.0.0.1 QUIT :Quit: qux out"]
 
 
 async def test_commands_before_registration(srv):
@@ -243,12 +260,11 @@ async def test_commands_before_registration(srv):
     421 ERR_UNKNOWNCOMMAND naming the command."""
     c = await srv.client()
     await c.send("JOIN #x")
-    assert (await c.next_message()).command == "451"
+    assert show(await c.next_message()) == f"{S} 451 * :You have not registered"
     await c.send("PING early")
-    assert (await c.next_message()).params[-1] == "early"
+    assert show(await c.next_message()) == f"{S} PONG test.server early"
     r = await srv.client("known")
-    m = (await ask(r, "FROBNICATE a b"))[0]
-    assert m.command == "421" and m.params[:2] == ["known", "FROBNICATE"]
+    assert shown(await ask(r, "FROBNICATE a b")) == [f"{S} 421 known FROBNICATE :Unknown command"]
 
 
 # == CAP ==================================================================================
@@ -260,10 +276,11 @@ async def test_cap_ls_301_and_empty_list(srv):
     c = await srv.client()
     await c.send("CAP LS")
     ls = await c.next_message()
-    assert ls.params[:2] == ["*", "LS"] and len(ls.params) == 3
+    assert (ls.source, ls.command, ls.params[:2], len(ls.params)) == ("test.server", "CAP",
+                                                                      ["*", "LS"], 3)
     assert "=" not in ls.params[2] and "multi-prefix" in ls.params[2].split()
     await c.send("CAP LIST")
-    assert (await c.next_message()).params == ["*", "LIST", ""]
+    assert show(await c.next_message()) == f"{S} CAP * LIST :"
 
 
 async def test_cap_req_nak_is_whole_and_exact(srv):
@@ -272,17 +289,17 @@ async def test_cap_req_nak_is_whole_and_exact(srv):
     for CAP END even after a NAK."""
     c = await srv.client()
     await c.send("CAP LS 302", "USER foo foo foo :foo", "NICK capper")
-    await c.expect("CAP")
+    ls = await c.expect("CAP")
+    assert ls.params[:2] == ["*", "LS"]
     for req in ("foo qux bar baz qux quux", "foo multi-prefix bar", "multi-prefix bar"):
         await c.send(f"CAP REQ :{req}")
-        m = await c.next_message()
-        assert m.command == "CAP" and m.params[1:] == ["NAK", req]
+        assert show(await c.next_message()) == f"{S} CAP * NAK :{req}"
     await c.send("CAP LIST")
-    assert "multi-prefix" not in (await c.next_message()).params[2].split()
+    assert show(await c.next_message()) == f"{S} CAP * LIST cap-notify"
     await c.send("CAP REQ :multi-prefix")
-    assert (await c.next_message()).params[1:] == ["ACK", "multi-prefix"]
+    assert show(await c.next_message()) == f"{S} CAP * ACK multi-prefix"
     msgs = await registration_burst(c, "CAP END")
-    assert msgs[0].command == "001"
+    assert show(msgs[0]) == f"{S} 001 capper :Welcome to the TestNet IRC Network capper!~foo@127.0.0.1"
 
 
 async def test_cap_removal_and_list(srv):
@@ -291,16 +308,13 @@ async def test_cap_removal_and_list(srv):
     messages carry no time tag."""
     sender = await srv.client("sender")
     c = await srv.client("bar", caps=["echo-message", "server-time"])
-    enabled = set((await ask(c, "CAP LIST"))[0].params[2].split()) - {"cap-notify"}
-    assert enabled == {"echo-message", "server-time"}
+    assert shown(await ask(c, "CAP LIST")) == [f"{S} CAP bar LIST :cap-notify echo-message server-time"]
     await sender.send("PRIVMSG bar :hi")
-    assert "time" in (await c.expect("PRIVMSG")).tags
-    ack = (await ask(c, "CAP REQ :-server-time"))[0]
-    assert ack.params[1:] == ["ACK", "-server-time"]
-    enabled = set((await ask(c, "CAP LIST"))[0].params[2].split()) - {"cap-notify"}
-    assert enabled == {"echo-message"}
+    assert show(await c.expect("PRIVMSG")) == "@time=* :sender!~sender@127.0.0.1 PRIVMSG bar hi"
+    assert shown(await ask(c, "CAP REQ :-server-time")) == [f"{S} CAP bar ACK -server-time"]
+    assert shown(await ask(c, "CAP LIST")) == [f"{S} CAP bar LIST :cap-notify echo-message"]
     await sender.send("PRIVMSG bar :hi again")
-    assert "time" not in (await c.expect("PRIVMSG")).tags
+    assert show(await c.expect("PRIVMSG")) == ":sender!~sender@127.0.0.1 PRIVMSG bar :hi again"
 
 
 async def test_cap_invalid_subcommand_and_end_after_registration(srv):
@@ -309,11 +323,10 @@ async def test_cap_invalid_subcommand_and_end_after_registration(srv):
     CAP END is then ignored."""
     c = await srv.client()
     await c.send("CAP FOO")
-    m = await c.next_message()
-    assert m.command == "410" and m.params[:2] == ["*", "FOO"]
+    assert show(await c.next_message()) == f"{S} 410 * FOO :Invalid CAP command"
     r = await srv.client("late")
     assert await ask(r, "CAP END") == []
-    assert (await ask(r, "CAP REQ :multi-prefix"))[0].params == ["late", "ACK", "multi-prefix"]
+    assert shown(await ask(r, "CAP REQ :multi-prefix")) == [f"{S} CAP late ACK multi-prefix"]
 
 
 async def test_cap_302_implies_cap_notify(srv):
@@ -321,9 +334,10 @@ async def test_cap_302_implies_cap_notify(srv):
     cap-notify."""
     c = await srv.client()
     await c.send("CAP LS 302")
-    await c.expect("CAP")
+    ls = await c.expect("CAP")
+    assert ls.params[:2] == ["*", "LS"] and "cap-notify" in ls.params[-1].split()
     await c.send("CAP LIST")
-    assert "cap-notify" in (await c.next_message()).params[2].split()
+    assert show(await c.next_message()) == f"{S} CAP * LIST cap-notify"
 
 
 # == message-tags, server-time, echo-message ==============================================
@@ -342,18 +356,19 @@ async def test_client_tags_relayed_only_to_message_tags_clients(srv):
     await sync(alice, bob, carol, dave)
 
     await alice.send("@+baz=bat;fizz=buzz PRIVMSG #test hi")
-    got = await bob.expect("PRIVMSG")
-    assert got.tags["+baz"] == "bat" and got.tags["msgid"] and "fizz" not in got.tags
-    assert (await carol.expect("PRIVMSG")).tags == {}
-    dave_msg = await dave.expect("PRIVMSG")
-    assert "time" in dave_msg.tags and "+baz" not in dave_msg.tags
+    assert await alice.ping_pong() == []
+    got, = await bob.ping_pong()
+    assert show(got) == "@+baz=bat;msgid=* :alice!~alice@127.0.0.1 PRIVMSG #test hi"
+    assert got.tags["msgid"]
+    assert shown(await carol.ping_pong()) == [":alice!~alice@127.0.0.1 PRIVMSG #test hi"]
+    assert shown(await dave.ping_pong()) == ["@time=* :alice!~alice@127.0.0.1 PRIVMSG #test hi"]
 
     await bob.send(r"@+buzz=fizz\:buzz;cat=dog;+steel=wootz TAGMSG #test")
-    echo = await bob.expect("TAGMSG")
-    relay = await alice.expect("TAGMSG")
+    echo, = await bob.ping_pong()
+    relay, = await alice.ping_pong()
     for m in (echo, relay):
-        assert m.params == ["#test"] and m.tags["+buzz"] == "fizz;buzz"
-        assert m.tags["+steel"] == "wootz" and "cat" not in m.tags
+        assert show(m) == "@+buzz=fizz;buzz;+steel=wootz;msgid=* :bob!~bob@127.0.0.1 TAGMSG #test"
+        assert m.tags["+buzz"] == "fizz;buzz"
     assert echo.tags["msgid"] == relay.tags["msgid"]
     assert "TAGMSG" not in commands(await carol.ping_pong())
     assert "TAGMSG" not in commands(await dave.ping_pong())
@@ -372,14 +387,15 @@ async def test_tag_data_limit_on_messages(srv):
     at_limit = "@foo=bar;+baz=%s TAGMSG #test" % ("a" * 4081,)
     assert at_limit.index("TAGMSG") == 4096
     await alice.send(at_limit)
-    echo = await alice.expect("TAGMSG")
-    relay = await bob.expect("TAGMSG")
-    assert echo.tags["+baz"] == relay.tags["+baz"] == "a" * 4081
+    echo, = await alice.ping_pong()
+    relay, = await bob.ping_pong()
+    for m in (echo, relay):
+        assert (m.source, m.command, m.params) == ("alice!~alice@127.0.0.1", "TAGMSG", ["#test"])
+        assert m.tags == {"+baz": "a" * 4081, "msgid": echo.tags["msgid"]}
 
     for line in ("@foo=bar;+baz=%s TAGMSG #test" % ("a" * 4082,),
                  "@foo=bar;+baz=%s PRIVMSG #test %s" % ("a" * 4082, "b" * 495)):
-        msgs = await ask(alice, line)
-        assert "417" in commands(msgs) and "TAGMSG" not in commands(msgs)
+        assert shown(await ask(alice, line)) == [f"{S} 417 alice :Input line was too long"]
         assert await bob.ping_pong() == []
 
 
@@ -388,7 +404,7 @@ async def test_tag_data_limit_on_any_line(srv):
     4094 bytes of tag data and MUST NOT process it."""
     c = await srv.client("pinger", caps=["message-tags"])
     await c.send("@a=%s PING toolong" % ("x" * 4100,))
-    assert (await c.next_message()).command == "417"
+    assert shown(await c.ping_pong()) == [f"{S} 417 pinger :Input line was too long"]  # no PONG
 
 
 async def test_echo_message_to_channel(srv):
@@ -403,10 +419,11 @@ async def test_echo_message_to_channel(srv):
         await join(b, chan)
         await sync(a)
         await a.send(f"{command} {chan} :hello everyone")
-        echo = await a.expect(command)
-        relay = await b.expect(command)
-        assert echo.params == relay.params == [chan, "hello everyone"]
-        assert "time" in echo.tags and "time" in relay.tags
+        echo, = await a.ping_pong()
+        relay, = await b.ping_pong()
+        for m in (echo, relay):
+            assert show(m) == (f"@msgid=*;time=* :e{command.lower()}!~e{command.lower()}@127.0.0.1 "
+                               f"{command} {chan} :hello everyone")
         assert echo.tags["msgid"] == relay.tags["msgid"]
 
 
@@ -418,11 +435,12 @@ async def test_direct_message_echo_with_label_and_tags(srv):
     bar = await srv.client("bar", caps=caps)
     qux = await srv.client("qux", caps=caps)
     await bar.send("@label=xyz;+example-client-tag=example-value PRIVMSG qux :hi there")
-    echo = await bar.expect("PRIVMSG")
-    delivery = await qux.expect("PRIVMSG")
-    assert echo.params == delivery.params == ["qux", "hi there"]
-    assert echo.tags["label"] == "xyz" and "label" not in delivery.tags
-    assert echo.tags["+example-client-tag"] == delivery.tags["+example-client-tag"]
+    echo, = await bar.ping_pong()
+    delivery, = await qux.ping_pong()
+    assert show(echo) == ("@+example-client-tag=example-value;label=xyz;msgid=* "
+                          ":bar!~bar@127.0.0.1 PRIVMSG qux :hi there")
+    assert show(delivery) == ("@+example-client-tag=example-value;msgid=* "
+                              ":bar!~bar@127.0.0.1 PRIVMSG qux :hi there")
     assert echo.tags["msgid"] == delivery.tags["msgid"]
 
 
@@ -432,8 +450,9 @@ async def test_tagmsg_echo_needs_message_tags(srv):
     a = await srv.client("echoonly", caps=["echo-message"])
     b = await srv.client("tagger", caps=["message-tags"])
     await a.send("@+typing=active TAGMSG tagger")
-    assert (await b.expect("TAGMSG")).tags["+typing"] == "active"
-    assert "TAGMSG" not in commands(await a.ping_pong())
+    assert await a.ping_pong() == []
+    assert shown(await b.ping_pong()) == [
+        "@+typing=active;msgid=* :echoonly!~echoonly@127.0.0.1 TAGMSG tagger"]
 
 
 async def test_server_time_format(srv):
@@ -442,6 +461,7 @@ async def test_server_time_format(srv):
     b = await srv.client("ticker")
     await b.send("PRIVMSG timer :tick")
     m = await a.expect("PRIVMSG")
+    assert show(m) == "@time=* :ticker!~ticker@127.0.0.1 PRIVMSG timer tick"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", m.tags["time"])
 
 
@@ -456,12 +476,14 @@ async def test_labeled_privmsg_to_several_users_is_batched(srv):
     foo = await srv.client("foo", caps=LABEL_CAPS)
     others = [await srv.client(n, caps=LABEL_CAPS) for n in ("bar", "carl", "alice")]
     await foo.send("@label=12345 PRIVMSG bar,carl,alice :hi")
-    start = await foo.next_message()
-    assert start.command == "BATCH" and start.tags["label"] == "12345"
-    assert start.params[1] == "labeled-response"
+    start, *body, end = await foo.ping_pong()
+    ref = start.params[0][1:]
+    assert show(start) == f"@label=12345 {S} BATCH +{ref} labeled-response"
+    assert shown(body) == [f"@batch={ref} :foo!~foo@127.0.0.1 PRIVMSG {n} hi"
+                           for n in ("bar", "carl", "alice")]
+    assert show(end) == f"{S} BATCH -{ref}"
     for o in others:
-        m = await o.expect("PRIVMSG")
-        assert m.tags == {}
+        assert shown(await o.ping_pong()) == [f":foo!~foo@127.0.0.1 PRIVMSG {o.nick} hi"]
 
 
 @pytest.mark.parametrize("command", ["PRIVMSG", "NOTICE", "TAGMSG"])
@@ -472,10 +494,11 @@ async def test_labeled_message_to_self(srv, command):
     foo = await srv.client("foo", caps=LABEL_CAPS + ["message-tags"])
     text = "" if command == "TAGMSG" else " :hi"
     await foo.send(f"@label=12345;+draft/react=x {command} foo{text}")
-    m1, m2 = await foo.next_message(), await foo.next_message()
-    assert [m1.command, m2.command] == [command, command]
-    assert [m.tags.get("label") for m in (m1, m2)].count("12345") == 1
-    assert "label" not in m1.tags or "label" not in m2.tags
+    msgs = await foo.ping_pong()
+    line = f":foo!~foo@127.0.0.1 {command} foo" + (" hi" if text else "")
+    assert sorted(shown(msgs)) == [f"@+draft/react=x;label=12345;msgid=* {line}",
+                                   f"@+draft/react=x;msgid=* {line}"]
+    assert msgs[0].tags["msgid"] == msgs[1].tags["msgid"]
 
 
 async def test_labeled_message_to_self_without_echo(srv):
@@ -485,9 +508,8 @@ async def test_labeled_message_to_self_without_echo(srv):
     response is a labeled ACK."""
     foo = await srv.client("foo", caps=["batch", "labeled-response"])
     await foo.send("@label=abc PRIVMSG foo :hi")
-    delivered, ack = await foo.next_message(), await foo.next_message()
-    assert delivered.command == "PRIVMSG" and "label" not in delivered.tags
-    assert ack.command == "ACK" and ack.tags == {"label": "abc"}
+    assert shown(await foo.ping_pong()) == [":foo!~foo@127.0.0.1 PRIVMSG foo hi",
+                                            f"@label=abc {S} ACK"]
 
 
 async def test_labeled_single_none_and_unknown(srv):
@@ -497,23 +519,22 @@ async def test_labeled_single_none_and_unknown(srv):
     c = await srv.client("lab", caps=["batch", "labeled-response", "message-tags",
                                       "server-time"])
     await c.send("@label=98765 PING adhoctestline")
-    pong = await c.next_message()
-    assert pong.command == "PONG" and pong.tags["label"] == "98765"
-    assert pong.params[-1] == "adhoctestline"
+    assert show(await c.next_message()) == f"@label=98765 {S} PONG test.server adhoctestline"
     await c.send("@label=98766 PONG adhoctestline")
-    ack = await c.next_message()
-    assert ack.command == "ACK" and ack.tags["label"] == "98766"
+    assert show(await c.next_message()) == f"@label=98766 {S} ACK"
     await c.send("@label=deadbeef NONEXISTENT_COMMAND")
-    m = await c.next_message()
-    assert m.command == "421" and m.tags["label"] == "deadbeef"
+    assert show(await c.next_message()) == \
+        f"@label=deadbeef {S} 421 lab NONEXISTENT_COMMAND :Unknown command"
     await c.send("@label=12345 JOIN #xyz")
-    msgs = await c.collect_until("366")
-    msgs.append(await c.next_message())
+    msgs = await c.ping_pong()
     start, end = msgs[0], msgs[-1]
-    assert start.command == "BATCH" and start.params[1] == "labeled-response"
     ref = start.params[0][1:]
-    assert re.fullmatch(r"[A-Za-z0-9-]+", ref) and end.params == ["-" + ref]
-    assert all(m.tags["batch"] == ref for m in msgs[1:-1])
+    assert re.fullmatch(r"[A-Za-z0-9-]+", ref)
+    assert shown(msgs) == [f"@label=12345 {S} BATCH +{ref} labeled-response",
+                           f"@batch={ref};time=* :lab!~lab@127.0.0.1 JOIN #xyz",
+                           f"@batch={ref} {S} 353 lab = #xyz @lab",
+                           f"@batch={ref} {S} 366 lab #xyz :End of /NAMES list.",
+                           f"{S} BATCH -{ref}"]
 
 
 # == Channel membership replies: multi-prefix, userhost-in-names, no-implicit-names =======
@@ -522,28 +543,29 @@ async def test_multi_prefix_in_names_and_who(srv):
     """IRCv3 multi-prefix: all prefixes, highest rank first, in NAMES and in WHO flags."""
     c = await srv.client("foo", caps=["multi-prefix"])
     await join(c, "#chan")
-    await ask(c, "MODE #chan +v foo")
-    names = (await ask(c, "NAMES #chan"))[0]
-    assert names.command == "353" and names.params[2:] == ["#chan", "@+foo"]
-    who = (await ask(c, "WHO #chan"))[0]
-    assert who.command == "352" and "@+" in who.params[6]
+    assert shown(await ask(c, "MODE #chan +v foo")) == [":foo!~foo@127.0.0.1 MODE #chan +v foo"]
+    assert shown(await ask(c, "NAMES #chan")) == [f"{S} 353 foo = #chan @+foo",
+                                                  f"{S} 366 foo #chan :End of /NAMES list."]
+    assert shown(await ask(c, "WHO #chan")) == [
+        f"{S} 352 foo #chan ~foo 127.0.0.1 test.server foo H@+ :0 Test User",
+        f"{S} 315 foo #chan :End of /WHO list."]
 
 
 async def test_userhost_in_names(srv):
     """IRCv3 userhost-in-names: NAMES entries are full nick!user@host masks."""
     c = await srv.client("uhn", caps=["userhost-in-names"])
     await join(c, "#uhn")
-    names = (await ask(c, "NAMES #uhn"))[0]
-    assert names.params[-1] == "@uhn!~uhn@127.0.0.1"
+    assert shown(await ask(c, "NAMES #uhn")) == [f"{S} 353 uhn = #uhn @uhn!~uhn@127.0.0.1",
+                                                 f"{S} 366 uhn #uhn :End of /NAMES list."]
 
 
 async def test_no_implicit_names(srv):
     """IRCv3 draft/no-implicit-names: JOIN is not followed by NAMES replies; an explicit
     NAMES still works."""
     c = await srv.client("quietjoin", caps=["draft/no-implicit-names"])
-    msgs = await ask(c, "JOIN #nin")
-    assert commands(msgs) == ["JOIN"]
-    assert commands(await ask(c, "NAMES #nin")) == ["353", "366"]
+    assert shown(await ask(c, "JOIN #nin")) == [":quietjoin!~quietjoi@127.0.0.1 JOIN #nin"]
+    assert shown(await ask(c, "NAMES #nin")) == [f"{S} 353 quietjoin = #nin @quietjoin",
+                                                 f"{S} 366 quietjoin #nin :End of /NAMES list."]
 
 
 # == away-notify, account-tag, account-notify, extended-join, chghost, setname ============
@@ -558,15 +580,17 @@ async def test_away_notify(srv):
     await join(bar, "#chan")
     await sync(foo)
     await bar.send("AWAY :i'm going away")
-    m = await foo.expect("AWAY")
-    assert m.source.startswith("bar!") and m.params == ["i'm going away"]
+    assert shown(await bar.ping_pong()) == [f"{S} 306 bar :You have been marked as being away"]
+    assert shown(await foo.ping_pong()) == [":bar!~bar@127.0.0.1 AWAY :i'm going away"]
     await bar.send("AWAY")
-    assert (await foo.expect("AWAY")).params == []
+    assert shown(await bar.ping_pong()) == [f"{S} 305 bar :You are no longer marked as being away"]
+    assert shown(await foo.ping_pong()) == [":bar!~bar@127.0.0.1 AWAY"]
     baz = await srv.client("baz")
     await ask(baz, "AWAY :already away")
     await join(baz, "#chan")
-    msgs = await foo.ping_pong()
-    assert commands(msgs) == ["JOIN", "AWAY"] and msgs[1].params == ["already away"]
+    assert shown(await foo.ping_pong()) == [":baz!~baz@127.0.0.1 JOIN #chan",
+                                            ":baz!~baz@127.0.0.1 AWAY :already away"]
+    assert shown(await bar.ping_pong()) == [":baz!~baz@127.0.0.1 JOIN #chan"]   # no away-notify
 
 
 async def test_account_tag_and_extended_join(srv):
@@ -577,13 +601,13 @@ async def test_account_tag_and_extended_join(srv):
     bar = await srv.client("bar", realname="Realname")
     await join(foo, "#chan")
     await join(bar, "#chan")
-    assert (await foo.expect("JOIN")).params == ["#chan", "*", "Realname"]
+    assert shown(await foo.ping_pong()) == [":bar!~bar@127.0.0.1 JOIN #chan * Realname"]
     srv.state.set_account(srv.state.find_user("bar"), "jilles")
     await bar.send("PRIVMSG foo :hi")
-    m = await foo.expect("PRIVMSG")
-    assert m.params == ["foo", "hi"] and m.tags["account"] == "jilles"
+    assert show(await foo.expect("PRIVMSG")) == "@account=jilles :bar!~bar@127.0.0.1 PRIVMSG foo hi"
     await ask(bar, "PART #chan", "JOIN #chan")
-    assert (await foo.expect("JOIN")).params == ["#chan", "jilles", "Realname"]
+    assert shown(await foo.ping_pong()) == [":bar!~bar@127.0.0.1 PART #chan",
+                                            ":bar!~bar@127.0.0.1 JOIN #chan jilles Realname"]
 
 
 async def test_chghost_to_capable_neighbours(srv):
@@ -597,9 +621,12 @@ async def test_chghost_to_capable_neighbours(srv):
     await join(target, "#chan")
     await sync(watcher)
     await op.send("CHGHOST target ~b vhost.example.com")
-    for c in (watcher, target):
-        m = await c.expect("CHGHOST")
-        assert m.source == "target!~target@127.0.0.1" and m.params == ["~b", "vhost.example.com"]
+    assert shown(await op.ping_pong()) == [
+        f"{S} NOTICE op :*** Changed the host of target to ~b@vhost.example.com"]
+    change = ":target!~target@127.0.0.1 CHGHOST ~b vhost.example.com"
+    assert shown(await watcher.ping_pong()) == [change]
+    assert shown(await target.ping_pong()) == [
+        change, f"{S} 396 target vhost.example.com :is now your displayed host"]
 
 
 async def test_chghost_fallback_for_clients_without_the_cap(srv):
@@ -611,13 +638,16 @@ async def test_chghost_fallback_for_clients_without_the_cap(srv):
     target = await srv.client("target")
     await join(target, "#chan")          # target created the channel: it is an operator
     await join(oldclient, "#chan")
+    await sync(target)
     await op.send("CHGHOST target ~b vhost.example.com")
-    quit_ = await oldclient.expect("QUIT")
-    assert quit_.source == "target!~target@127.0.0.1"
-    join_ = await oldclient.expect("JOIN")
-    assert join_.source == "target!~b@vhost.example.com" and join_.params[0] == "#chan"
-    mode = await oldclient.expect("MODE")
-    assert mode.params[:2] == ["#chan", "+o"] and mode.params[-1] == "target"
+    await op.ping_pong()
+    assert shown(await oldclient.ping_pong()) == [
+        ":target!~target@127.0.0.1 QUIT :Changing host",
+        ":target!~b@vhost.example.com JOIN #chan",
+        f"{S} MODE #chan +o target"]
+    # the user itself, without the capability, is only told its new host
+    assert shown(await target.ping_pong()) == [
+        f"{S} 396 target vhost.example.com :is now your displayed host"]
 
 
 async def test_setname(srv):
@@ -631,13 +661,14 @@ async def test_setname(srv):
         await join(c, "#chan")
     await sync(foo, bar, baz)
     await foo.send("SETNAME bar")
-    assert (await foo.expect("SETNAME")).params == ["bar"]
-    whois = [m for m in await ask(foo, "WHOIS foo") if m.command == "311"][0]
-    assert whois.params[-1] == "bar"
-    await sync(bar)
+    assert shown(await foo.ping_pong()) == [":foo!~foo@127.0.0.1 SETNAME bar"]
+    whois = [m for m in await ask(foo, "WHOIS foo") if m.command == "311"]
+    assert shown(whois) == [f"{S} 311 foo foo ~foo 127.0.0.1 * bar"]
+    assert shown(await bar.ping_pong()) == [":foo!~foo@127.0.0.1 SETNAME bar"]
     await foo.send("SETNAME qux")
-    assert (await bar.expect("SETNAME")).params == ["qux"]
-    assert "SETNAME" not in commands(await baz.ping_pong())
+    assert shown(await foo.ping_pong()) == [":foo!~foo@127.0.0.1 SETNAME qux"]
+    assert shown(await bar.ping_pong()) == [":foo!~foo@127.0.0.1 SETNAME qux"]
+    assert await baz.ping_pong() == []
 
 
 async def test_invite_notify(srv):
@@ -653,10 +684,10 @@ async def test_invite_notify(srv):
     await sync(watcher, plain)
     guest = await srv.client("guest")
     await op.send("INVITE guest #inv")
-    m = await watcher.expect("INVITE")
-    assert m.source.startswith("chanop!") and m.params == ["guest", "#inv"]
-    assert (await guest.expect("INVITE")).params == ["guest", "#inv"]
-    assert "INVITE" not in commands(await plain.ping_pong())
+    assert shown(await op.ping_pong()) == [f"{S} 341 chanop guest #inv"]
+    assert shown(await watcher.ping_pong()) == [":chanop!~chanop@127.0.0.1 INVITE guest #inv"]
+    assert shown(await guest.ping_pong()) == [":chanop!~chanop@127.0.0.1 INVITE guest #inv"]
+    assert await plain.ping_pong() == []
 
 
 # == MONITOR, extended-monitor ============================================================
@@ -668,15 +699,12 @@ async def test_monitor_online_offline(srv):
     foo = await srv.client("foo")
     bar = await srv.client("bar")
     msgs = await ask(foo, "MONITOR + bar,baz")
-    assert sorted(commands(msgs)) == ["730", "731"]
-    online = [m for m in msgs if m.command == "730"][0]
-    assert re.fullmatch(r"bar(!.*)?", online.params[1])
-    assert [m for m in msgs if m.command == "731"][0].params[1] == "baz"
+    assert shown(msgs) == [f"{S} 730 foo bar!~bar@127.0.0.1", f"{S} 731 foo baz"]
     await bar.send("QUIT :bye")
-    assert (await foo.expect("731")).params[1] == "bar"
+    assert show(await foo.expect("731")) == f"{S} 731 foo bar"
     again = await srv.client("bar")
-    assert (await foo.expect("730")).params[1].startswith("bar")
-    assert again.nick == "bar"
+    assert show(await foo.expect("730")) == f"{S} 730 foo bar!~bar@127.0.0.1"
+    assert again.nick == "bar" and await foo.ping_pong() == []
 
 
 async def test_monitor_remove_clear_list_status(srv):
@@ -684,21 +712,23 @@ async def test_monitor_remove_clear_list_status(srv):
     `MONITOR L` lists targets (732) then 733; `MONITOR S` gives 730/731 for each."""
     foo = await srv.client("foo")
     watcher2 = await srv.client("other")
-    await ask(foo, "MONITOR + qux")
-    await ask(watcher2, "MONITOR + qux")
+    assert shown(await ask(foo, "MONITOR + qux")) == [f"{S} 731 foo qux"]
+    assert shown(await ask(watcher2, "MONITOR + qux")) == [f"{S} 731 other qux"]
     assert await ask(watcher2, "MONITOR - qux") == []
     qux = await srv.client("qux")
-    assert commands(await foo.ping_pong()) == ["730"]
+    assert shown(await foo.ping_pong()) == [f"{S} 730 foo qux!~qux@127.0.0.1"]
     assert await watcher2.ping_pong() == []
-    assert commands(await ask(foo, "MONITOR + bazbat")) == ["731"]
+    assert shown(await ask(foo, "MONITOR + bazbat")) == [f"{S} 731 foo bazbat"]
     listed = await ask(foo, "MONITOR L")
-    assert listed[-1].command == "733"
-    names = {n for m in listed if m.command == "732" for n in m.params[1].split(",")}
-    assert names == {"qux", "bazbat"}
-    status = sorted(await ask(foo, "MONITOR S"), key=lambda m: m.command)
-    assert commands(status) == ["730", "731"]
+    assert show(listed[-1]) == f"{S} 733 foo :End of MONITOR list"
+    assert all(m.source == "test.server" and m.command == "732" and m.params[0] == "foo"
+               for m in listed[:-1])
+    names = [n for m in listed[:-1] for n in m.params[1].split(",")]
+    assert sorted(names) == ["bazbat", "qux"]
+    status = sorted(shown(await ask(foo, "MONITOR S")))
+    assert status == [f"{S} 730 foo qux!~qux@127.0.0.1", f"{S} 731 foo bazbat"]
     assert await ask(foo, "MONITOR C") == []
-    assert commands(await ask(foo, "MONITOR L")) == ["733"]
+    assert shown(await ask(foo, "MONITOR L")) == [f"{S} 733 foo :End of MONITOR list"]
     assert qux.nick == "qux"
 
 
@@ -708,16 +738,17 @@ async def test_monitor_forbids_masks_and_tracks_nick_changes(srv):
     731 with the current spelling."""
     bar = await srv.client("bar")
     msgs = await ask(bar, "MONITOR + *!username@127.0.0.1", "MONITOR + qux")
-    assert "730" not in commands(msgs)
+    assert shown(msgs) == [f"{S} 731 bar qux"]      # the mask is silently not watched
     baz = await srv.client("baz")
     assert await bar.ping_pong() == []
     await baz.send("NICK qux")
-    m = await bar.expect("730")
-    assert re.fullmatch(r"qux(!.*)?", m.params[1])
-    await ask(baz, "NICK QUX")
+    assert shown(await baz.ping_pong()) == [":baz!~baz@127.0.0.1 NICK qux"]
+    assert shown(await bar.ping_pong()) == [f"{S} 730 bar qux!~baz@127.0.0.1"]
+    assert shown(await ask(baz, "NICK QUX")) == [":qux!~baz@127.0.0.1 NICK QUX"]
     assert await bar.ping_pong() == []
     await baz.send("NICK bazbat")
-    assert (await bar.expect("731")).params[1] == "QUX"
+    assert shown(await baz.ping_pong()) == [":QUX!~baz@127.0.0.1 NICK bazbat"]
+    assert shown(await bar.ping_pong()) == [f"{S} 731 bar QUX"]
 
 
 async def test_extended_monitor(srv):
@@ -731,12 +762,11 @@ async def test_extended_monitor(srv):
     bar = await srv.client("bar", caps=["setname"])
     await sync(watcher, blind)
     await ask(bar, "AWAY :afk")
-    m = await watcher.expect("AWAY")
-    assert m.source.startswith("bar!") and m.params == ["afk"]
+    assert shown(await watcher.ping_pong()) == [":bar!~bar@127.0.0.1 AWAY afk"]
     await ask(bar, "AWAY")
-    assert (await watcher.expect("AWAY")).params == []
+    assert shown(await watcher.ping_pong()) == [":bar!~bar@127.0.0.1 AWAY"]
     await ask(bar, "SETNAME :new name")
-    assert (await watcher.expect("SETNAME")).params == ["new name"]
+    assert shown(await watcher.ping_pong()) == [":bar!~bar@127.0.0.1 SETNAME :new name"]
     assert await blind.ping_pong() == []
 
 
@@ -747,18 +777,22 @@ async def test_bot_mode(srv):
     335 RPL_WHOISBOT; WHO flags contain the letter; messages carry the `bot` tag for
     message-tags clients."""
     bot = await srv.client("botnick")
-    assert (await ask(bot, "MODE botnick +B"))[0].params == ["botnick", "+B"]
+    assert shown(await ask(bot, "MODE botnick +B")) == [":botnick!~botnick@127.0.0.1 MODE botnick +B"]
     user = await srv.client("usernick", caps=["message-tags"])
     whois = [m for m in await ask(user, "WHOIS botnick") if m.command == "335"]
-    assert len(whois) == 1 and whois[0].params[:2] == ["usernick", "botnick"]
+    assert shown(whois) == [f"{S} 335 usernick botnick :is a bot"]
     await join(bot, "#chan")
     await join(user, "#chan")
     who = [m for m in await ask(user, "WHO #chan") if m.command == "352"]
-    assert "B" in [m for m in who if m.params[5] == "botnick"][0].params[6]
+    assert sorted(shown(who)) == [
+        f"{S} 352 usernick #chan ~botnick 127.0.0.1 test.server botnick H@B :0 Test User",
+        f"{S} 352 usernick #chan ~usernick 127.0.0.1 test.server usernick H :0 Test User"]
     await bot.send("PRIVMSG #chan :beep boop")
-    assert "bot" in (await user.expect("PRIVMSG")).tags
+    assert show(await user.expect("PRIVMSG")) == \
+        "@bot;msgid=* :botnick!~botnick@127.0.0.1 PRIVMSG #chan :beep boop"
     await bot.send("PRIVMSG usernick :beep")
-    assert "bot" in (await user.expect("PRIVMSG")).tags
+    assert show(await user.expect("PRIVMSG")) == \
+        "@bot;msgid=* :botnick!~botnick@127.0.0.1 PRIVMSG usernick beep"
 
 
 async def test_invalid_utf8_is_refused(srv):
@@ -767,10 +801,10 @@ async def test_invalid_utf8_is_refused(srv):
     foo = await srv.client("foo")
     bar = await srv.client("bar")
     await foo.send("PRIVMSG bar hi")
-    assert (await bar.expect("PRIVMSG")).params == ["bar", "hi"]
+    assert show(await bar.expect("PRIVMSG")) == ":foo!~foo@127.0.0.1 PRIVMSG bar hi"
     await foo.send_raw(b"PRIVMSG bar hi\xaa\r\n")
-    m = await foo.next_message()
-    assert m.command == "FAIL" and m.params[:2] == ["PRIVMSG", "INVALID_UTF8"]
+    assert shown(await foo.ping_pong()) == [
+        f"{S} FAIL PRIVMSG INVALID_UTF8 :Message rejected, it contained invalid UTF-8"]
     assert await bar.ping_pong() == []
 
 
@@ -780,8 +814,8 @@ async def test_invalid_utf8_failure_is_labeled(srv):
     c = await srv.client("bar", caps=["batch", "echo-message", "labeled-response"])
     await join(c, "#qux")
     await c.send_raw(b"@label=xyz PRIVMSG #qux hi\xaa\r\n")
-    m = await c.next_message()
-    assert m.command == "FAIL" and m.tags.get("label") == "xyz"
+    assert shown(await c.ping_pong()) == [
+        f"@label=xyz {S} FAIL PRIVMSG INVALID_UTF8 :Message rejected, it contained invalid UTF-8"]
 
 
 # == WHO / WHOX ===========================================================================
@@ -796,10 +830,12 @@ async def who_setup(srv):
 
 
 def check_whoreply(m, flags, channel="*"):
-    assert m.command == "352"
-    assert m.params[:2] == ["otherNick", channel]
-    assert m.params[4:7] == ["test.server", "coolNick", flags]
-    assert re.fullmatch(r"[0-9]+ My UniqueReal Name", m.params[7])
+    assert show(m) == (f"{S} 352 otherNick {channel} ~coolnick 127.0.0.1 test.server coolNick "
+                       f"{flags} :0 My UniqueReal Name")
+
+
+def end_of_who(mask):
+    return f"{S} 315 otherNick {mask} :End of /WHO list."
 
 
 async def test_who_star_and_nick_masks(srv):
@@ -807,13 +843,16 @@ async def test_who_star_and_nick_masks(srv):
     over nicks give one 352 each; 315 echoes the mask exactly as sent."""
     cool, other = await who_setup(srv)
     msgs = await ask(other, "WHO *")
-    assert commands(msgs) == ["352", "352", "315"] and msgs[-1].params[1] == "*"
-    check_whoreply(sorted(msgs[:2], key=lambda m: m.params[5])[0], "H")
+    assert commands(msgs) == ["352", "352", "315"] and show(msgs[-1]) == end_of_who("*")
+    mine, theirs = sorted(msgs[:2], key=lambda m: m.params[5])
+    check_whoreply(mine, "H")
+    assert show(theirs) == (f"{S} 352 otherNick * ~othernic 127.0.0.1 test.server otherNick H "
+                            ":0 Test User")
     for mask in ("coolNick", "coolnick", "coolni*"):
         msgs = await ask(other, f"WHO {mask}")
         assert commands(msgs) == ["352", "315"]
         check_whoreply(msgs[0], "H")
-        assert msgs[1].params[1] == mask
+        assert show(msgs[1]) == end_of_who(mask)
 
 
 async def test_who_flags_away_oper_and_channel(srv):
@@ -824,13 +863,16 @@ async def test_who_flags_away_oper_and_channel(srv):
     await oper_up(cool)
     await ask(cool, "AWAY :be right back")
     msgs = await ask(other, "WHO coolNick")
+    assert len(msgs) == 2 and show(msgs[1]) == end_of_who("coolNick")
     check_whoreply(msgs[0], "G*")
     for mask in ("#chan", "#CHAN"):
         msgs = await ask(other, f"WHO {mask}")
-        assert commands(msgs) == ["352", "352", "315"] and msgs[-1].params[1] == mask
-        mine = [m for m in msgs[:2] if m.params[5] == "coolNick"][0]
+        assert commands(msgs) == ["352", "352", "315"] and show(msgs[-1]) == end_of_who(mask)
+        mine, theirs = sorted(msgs[:2], key=lambda m: m.params[5])
         check_whoreply(mine, "G*@", "#chan")
-    assert commands(await ask(other, "WHO idontexist")) == ["315"]
+        assert show(theirs) == (f"{S} 352 otherNick #chan ~othernic 127.0.0.1 test.server "
+                                "otherNick H :0 Test User")
+    assert shown(await ask(other, "WHO idontexist")) == [end_of_who("idontexist")]
 
 
 async def test_who_respects_invisibility_for_masks_only(srv):
@@ -839,11 +881,12 @@ async def test_who_respects_invisibility_for_masks_only(srv):
     evan = await srv.client("evan")
     await ask(evan, "MODE evan +i")
     shiv = await srv.client("shivaram")
-    assert commands(await ask(shiv, "WHO eva*")) == ["315"]
-    assert commands(await ask(shiv, "WHO evan")) == ["352", "315"]
+    reply = f"{S} 352 shivaram * ~evan 127.0.0.1 test.server evan H :0 Test User"
+    assert shown(await ask(shiv, "WHO eva*")) == [f"{S} 315 shivaram eva* :End of /WHO list."]
+    assert shown(await ask(shiv, "WHO evan")) == [reply, f"{S} 315 shivaram evan :End of /WHO list."]
     await join(evan, "#test")
     await join(shiv, "#test")
-    assert commands(await ask(shiv, "WHO eva*")) == ["352", "315"]
+    assert shown(await ask(shiv, "WHO eva*")) == [reply, f"{S} 315 shivaram eva* :End of /WHO list."]
 
 
 async def test_whox_fields_and_token(srv):
@@ -853,14 +896,18 @@ async def test_whox_fields_and_token(srv):
     cool, other = await who_setup(srv)
     for fields in ("tcuihsnfdlaor", "roaldfnshiuct"):
         msgs = await ask(other, f"WHO coolNick %{fields},123")
-        assert commands(msgs) == ["354", "315"]
+        assert commands(msgs) == ["354", "315"] and show(msgs[1]) == end_of_who("coolNick")
         p = msgs[0].params
+        assert msgs[0].source == "test.server"
         assert p[0] == "otherNick" and p[1] == "123" and p[2] in ("#chan", "*")
-        assert p[3] == "~coolnick" and p[6:8] == ["test.server", "coolNick"]
-        assert re.fullmatch(r"H@?", p[8]) and p[10].isdigit() and p[11] == "0"
-        assert p[13] == "My UniqueReal Name"
-    assert (await ask(other, "WHO coolNick %tn,321"))[0].params == ["otherNick", "321", "coolNick"]
-    assert (await ask(other, "WHO coolNick %na"))[0].params == ["otherNick", "coolNick", "0"]
+        # the IP is not shown to other users
+        assert p[3:8] == ["~coolnick", "255.255.255.255", "127.0.0.1", "test.server", "coolNick"]
+        assert re.fullmatch(r"H@?", p[8]) and p[9] == "0" and p[10].isdigit() and p[11] == "0"
+        assert p[12:] == ["n/a", "My UniqueReal Name"]
+    assert shown(await ask(other, "WHO coolNick %tn,321")) == [f"{S} 354 otherNick 321 coolNick",
+                                                               end_of_who("coolNick")]
+    assert shown(await ask(other, "WHO coolNick %na")) == [f"{S} 354 otherNick coolNick 0",
+                                                           end_of_who("coolNick")]
 
 
 # == WHOIS / WHOWAS =======================================================================
@@ -878,14 +925,17 @@ async def test_whois_numerics(srv):
     await ask(target, "AWAY :I'm on a break")
     for query in ("WHOIS nick2", "WHOIS test.server nick2", "WHOIS nick2 nick2"):
         msgs = await ask(asker, query)
-        assert msgs[-1].command == "318" and msgs[-1].params[:2] == ["nick1", "nick2"]
+        assert show(msgs[-1]) == f"{S} 318 nick1 nick2 :End of /WHOIS list."
         assert set(commands(msgs[:-1])) <= allowed
+        assert all(m.source == "test.server" and m.params[:2] == ["nick1", "nick2"] for m in msgs)
         by = {m.command: m for m in msgs}
-        assert by["311"].params[:2] == ["nick1", "nick2"] and by["311"].params[4] == "*"
-        assert by["311"].params[3] not in ("nick2", "~nick2")
+        assert len(by) == len(msgs)
+        assert show(by["311"]) == f"{S} 311 nick1 nick2 ~nick2 127.0.0.1 * :Test User"
         assert set(by["319"].params[2].split()) == {"@#chan1", "@#chan2"}
-        assert by["312"].params[2] == "test.server"
-        assert by["301"].params == ["nick1", "nick2", "I'm on a break"]
+        assert show(by["312"]) == f"{S} 312 nick1 nick2 test.server :Python IRC server"
+        assert show(by["301"]) == f"{S} 301 nick1 nick2 :I'm on a break"
+        assert int(by["317"].params[2]) < 5 and by["317"].params[3].isdigit()    # idle, signon
+        assert by["317"].params[4] == "seconds idle, signon time"
 
 
 async def test_whowas(srv):
@@ -903,21 +953,28 @@ async def test_whowas(srv):
                           ("WHOWAS nick2 2", both), ("WHOWAS nick2 0", both),
                           ("WHOWAS nick2 -1", both)):
         msgs = await ask(asker, query)
-        users = [m for m in msgs if m.command == "314"]
-        assert [m.params[2] for m in users] == idents
-        assert all(m.params[1] == "nick2" and m.params[4:] == ["*", "Realname"] for m in users)
-        assert set(commands(msgs)) <= {"314", "312", "369"} and msgs[-1].command == "369"
-        assert all(m.params[2] == "test.server" for m in msgs if m.command == "312")
-    msgs = await ask(asker, "WHOWAS nobody")
-    assert commands(msgs) == ["406", "369"] and msgs[1].params[:2] == ["nick1", "nobody"]
+        assert commands(msgs) == ["314", "312"] * len(idents) + ["369"]
+        assert shown(msgs[0::2]) == [f"{S} 314 nick1 nick2 {ident} 127.0.0.1 * Realname"
+                                     for ident in idents] + [f"{S} 369 nick1 nick2 :End of WHOWAS"]
+        for m in msgs[1::2]:
+            assert m.source == "test.server" and m.params[:3] == ["nick1", "nick2", "test.server"]
+            assert re.fullmatch(r"\w{3} \w{3} \d\d \d\d:\d\d:\d\d \d{4} UTC", m.params[3])
+    assert shown(await ask(asker, "WHOWAS nobody")) == [
+        f"{S} 406 nick1 nobody :There was no such nickname", f"{S} 369 nick1 nobody :End of WHOWAS"]
 
 
 # == LIST / ELIST =========================================================================
 
 async def list_names(client, line="LIST"):
+    """The channels a LIST shows, after checking the reply's frame and each entry's form."""
     msgs = await ask(client, line)
-    assert msgs[-1].command == "323"
-    assert set(commands(msgs)) <= {"321", "322", "323"}
+    nick = client.nick
+    assert show(msgs[0]) == f"{S} 321 {nick} Channel :Users  Name"
+    assert show(msgs[-1]) == f"{S} 323 {nick} :End of /LIST"
+    for m in msgs[1:-1]:
+        assert (m.source, m.command, m.params[0]) == ("test.server", "322", nick)
+        assert len(m.params) == 4 and m.params[2].isdigit()
+        assert re.fullmatch(r"\[\+[a-z]+\] .*", m.params[3])
     return {m.params[1] for m in msgs if m.command == "322"}
 
 
@@ -930,9 +987,11 @@ async def test_list_basics(srv):
     assert await list_names(bar) == set()
     await join(foo, "#chan")
     assert await list_names(bar) == {"#chan"}
+    assert shown(await ask(bar, "LIST"))[1:-1] == [f"{S} 322 bar #chan 1 :[+nt] "]
     assert await list_names(bar, "LIST #nonexistent") == set()
     await ask(foo, "MODE #chan +s")
     assert await list_names(foo) == {"#chan"}
+    assert shown(await ask(foo, "LIST"))[1:-1] == [f"{S} 322 foo #chan 1 :[+nst] "]
     assert await list_names(bar) == set()
 
 
@@ -960,6 +1019,8 @@ async def test_elist_creation_and_topic_time(srv):
     old = srv.state.find_channel("#old")
     old.created -= 180
     old.topic_time -= 180
+    assert shown(await ask(foo, "LIST C>2"))[1:-1] == [f"{S} 322 foo #old 1 :[+nt] First"]
+    assert shown(await ask(foo, "LIST T<2"))[1:-1] == [f"{S} 322 foo #new 1 :[+nt] Second"]
     for kind in ("C", "T"):
         assert await list_names(foo, f"LIST {kind}>2") == {"#old"}
         assert await list_names(foo, f"LIST {kind}<2") == {"#new"}
@@ -973,10 +1034,9 @@ async def test_join_replies(srv):
     the joiner, `=`/`*`/`@` symbol) and 366; joining again is harmless."""
     foo = await srv.client("foo")
     msgs = await ask(foo, "JOIN #chan")
-    assert commands(msgs) == ["JOIN", "353", "366"]
-    assert msgs[1].params == ["foo", "=", "#chan", "@foo"]
-    for m in await ask(foo, "JOIN #chan"):
-        assert m.command != "353" or m.params[3] == "@foo"
+    assert shown(msgs) == [":foo!~foo@127.0.0.1 JOIN #chan", f"{S} 353 foo = #chan @foo",
+                           f"{S} 366 foo #chan :End of /NAMES list."]
+    assert await ask(foo, "JOIN #chan") == []           # already there: nothing happens
 
 
 async def test_join_empty_and_too_long_names(srv):
@@ -984,12 +1044,11 @@ async def test_join_empty_and_too_long_names(srv):
     ISUPPORT CHANNELLEN is refused with 403 ERR_NOSUCHCHANNEL (a name exactly that long
     is fine)."""
     foo = await srv.client("foo")
-    assert commands(await ask(foo, "JOIN :")) == ["461"]
+    assert shown(await ask(foo, "JOIN :")) == [f"{S} 461 foo JOIN :Not enough parameters"]
     ok = "#" + "a" * 63
-    assert (await ask(foo, f"JOIN {ok}"))[0].params == [ok]
+    assert shown(await ask(foo, f"JOIN {ok}"))[0] == f":foo!~foo@127.0.0.1 JOIN {ok}"
     bad = "#" + "b" * 64
-    m = (await ask(foo, f"JOIN {bad}"))[0]
-    assert m.command == "403" and m.params[:2] == ["foo", bad]
+    assert shown(await ask(foo, f"JOIN {bad}")) == [f"{S} 403 foo {bad} :No such channel"]
 
 
 async def test_chanlimit(make_server):
@@ -997,8 +1056,8 @@ async def test_chanlimit(make_server):
     s = await make_server(limits={"flood_control": False, "max_channels": 3})
     foo = await s.client("foo")
     await join(foo, "#chan0", "#chan1", "#chan2")
-    m = (await ask(foo, "JOIN #chan"))[0]
-    assert m.command == "405" and m.params[:2] == ["foo", "#chan"]
+    assert shown(await ask(foo, "JOIN #chan")) == [
+        f"{S} 405 foo #chan :You have joined too many channels"]
 
 
 async def test_part(srv):
@@ -1007,14 +1066,14 @@ async def test_part(srv):
     442 (403 when it does not exist)."""
     bar = await srv.client("bar")
     baz = await srv.client("baz")
-    assert commands(await ask(bar, "PART #chan"))[0] in ("442", "403")
+    assert shown(await ask(bar, "PART #chan")) == [f"{S} 403 bar #chan :No such channel"]
     await join(bar, "#chan")
-    assert commands(await ask(baz, "PART #chan")) == ["442"]
+    assert shown(await ask(baz, "PART #chan")) == [f"{S} 442 baz #chan :You're not on that channel"]
     await join(baz, "#chan")
     await sync(bar)
     await bar.send("PART #chan :bye everyone")
-    assert (await bar.expect("PART")).params == ["#chan", "bye everyone"]
-    assert (await baz.expect("PART")).params == ["#chan", "bye everyone"]
+    assert shown(await bar.ping_pong()) == [":bar!~bar@127.0.0.1 PART #chan :bye everyone"]
+    assert shown(await baz.ping_pong()) == [":bar!~bar@127.0.0.1 PART #chan :bye everyone"]
 
 
 async def test_topic(srv):
@@ -1023,32 +1082,37 @@ async def test_topic(srv):
     answers an explicit query; an empty topic clears it; JOIN sends 332 and 333."""
     bar = await srv.client("bar")
     qux = await srv.client("qux")
-    assert commands(await ask(qux, "TOPIC #test"))[0] in ("403", "442")
+    assert shown(await ask(qux, "TOPIC #test")) == [f"{S} 403 qux #test :No such channel"]
     await join(bar, "#test")
     msgs = await ask(qux, "JOIN #test")
-    assert "331" not in commands(msgs)
-    assert commands(await ask(qux, "TOPIC #test")) == ["331"]
+    assert commands(msgs) == ["JOIN", "353", "366"]      # no 331 on JOIN
+    assert shown(await ask(qux, "TOPIC #test")) == [f"{S} 331 qux #test :No topic is set"]
     await sync(bar)
     await bar.send("TOPIC #test :new topic")
-    assert (await bar.expect("TOPIC")).params == ["#test", "new topic"]
-    assert (await qux.expect("TOPIC")).params == ["#test", "new topic"]
-    assert commands(await ask(qux, "TOPIC #test :mine")) == ["482"]
+    assert shown(await bar.ping_pong()) == [":bar!~bar@127.0.0.1 TOPIC #test :new topic"]
+    assert shown(await qux.ping_pong()) == [":bar!~bar@127.0.0.1 TOPIC #test :new topic"]
+    not_op = [f"{S} 482 qux #test :You're not a channel operator"]
+    assert shown(await ask(qux, "TOPIC #test :mine")) == not_op
     await ask(bar, "MODE #test +v qux")
     await sync(qux)
-    assert commands(await ask(qux, "TOPIC #test :mine")) == ["482"]
+    assert shown(await ask(qux, "TOPIC #test :mine")) == not_op
+    assert await bar.ping_pong() == []
     await ask(bar, "MODE #test -t")
     await sync(qux)
     await qux.send("TOPIC #test :T0P1C")
-    assert (await bar.expect("TOPIC")).params == ["#test", "T0P1C"]
-    await sync(qux)
+    assert shown(await qux.ping_pong()) == [":qux!~qux@127.0.0.1 TOPIC #test T0P1C"]
+    assert shown(await bar.ping_pong()) == [":qux!~qux@127.0.0.1 TOPIC #test T0P1C"]
     buzz = await srv.client("buzz")
     msgs = await ask(buzz, "JOIN #test")
-    assert [m.params for m in msgs if m.command == "332"] == [["buzz", "#test", "T0P1C"]]
-    assert commands(msgs).count("333") == 1
+    assert commands(msgs) == ["JOIN", "332", "333", "353", "366"]
+    assert show(msgs[1]) == f"{S} 332 buzz #test T0P1C"
+    assert msgs[2].params[:3] == ["buzz", "#test", "qux!~qux@127.0.0.1"] and msgs[2].params[3].isdigit()
     await sync(bar)
     await bar.send("TOPIC #test :")
-    assert (await qux.expect("TOPIC")).params == ["#test", ""]
-    assert "332" not in commands(await ask(await srv.client("late"), "JOIN #test"))
+    assert shown(await bar.ping_pong()) == [":bar!~bar@127.0.0.1 TOPIC #test :"]
+    assert shown(await qux.ping_pong()) == [":buzz!~buzz@127.0.0.1 JOIN #test",
+                                            ":bar!~bar@127.0.0.1 TOPIC #test :"]
+    assert commands(await ask(await srv.client("late"), "JOIN #test")) == ["JOIN", "353", "366"]
 
 
 async def test_names(srv):
@@ -1062,11 +1126,11 @@ async def test_names(srv):
     await sync(n1)
     msgs = await ask(n1, "NAMES #chan")
     assert commands(msgs) == ["353", "366"]
-    assert msgs[0].params[:3] == ["nick1", "=", "#chan"]
+    assert msgs[0].source == "test.server" and msgs[0].params[:3] == ["nick1", "=", "#chan"]
     assert re.fullmatch(r"(nick2 @nick1|@nick1 nick2)", msgs[0].params[3])
+    assert show(msgs[1]) == f"{S} 366 nick1 #chan :End of /NAMES list."
     for name in ("invalid", "#nonexisting"):
-        m = await ask(n1, f"NAMES {name}")
-        assert commands(m) == ["366"] and m[0].params[:2] == ["nick1", name]
+        assert shown(await ask(n1, f"NAMES {name}")) == [f"{S} 366 nick1 {name} :End of /NAMES list."]
 
 
 async def test_channel_casemapping(srv):
