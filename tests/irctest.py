@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import socket
 import ssl
 import textwrap
@@ -16,6 +18,52 @@ from ircd.config import load_config
 from ircd.protocol.message import Message, parse_line
 
 DEFAULT_TIMEOUT = 5.0
+REPO = Path(__file__).resolve().parent.parent
+
+
+def server_env() -> dict:
+    """The environment for a `python -m ircd` subprocess: this worktree's code first on
+    PYTHONPATH, whatever else is installed."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+
+
+# -- a server process's log --------------------------------------------------------------
+
+# One record as ircd.cli.LOG_FORMAT writes it: "<asctime> <LEVEL> <logger>: <message>".
+RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (?P<level>[A-Z]+) (?P<logger>\S+): ")
+
+
+def log_entries(text: str) -> list[tuple[str | None, str]]:
+    """The log cut into (level, text) entries: a record with the lines that follow it
+    (a traceback, a multi-line message), or, for output that is no record (Python's own
+    report of an uncaught exception on stderr), level None."""
+    entries: list[tuple[str | None, list[str]]] = []
+    for line in text.splitlines():
+        m = RECORD.match(line)
+        if m:
+            entries.append((m["level"], [line]))
+        elif entries:
+            entries[-1][1].append(line)
+        else:
+            entries.append((None, [line]))
+    return [(level, "\n".join(lines)) for level, lines in entries]
+
+
+def log_problems(text: str) -> list[str]:
+    """Every ERROR or CRITICAL record, and every entry holding a traceback."""
+    return [entry for level, entry in log_entries(text)
+            if level in ("ERROR", "CRITICAL") or "Traceback (most recent call last)" in entry
+            or "Exception ignored in" in entry]
+
+
+def assert_log_clean(log_path: Path) -> None:
+    """Fails, quoting each problem, if a server process logged an ERROR record or a
+    traceback. The one check for every test that runs `ircd run` as a process
+    (test_fuzz proves that it catches a logged exception)."""
+    problems = log_problems(log_path.read_text(errors="replace"))
+    assert not problems, (f"{len(problems)} error(s)/traceback(s) in {log_path}:\n\n"
+                          + "\n\n".join(p[-3000:] for p in problems[:5]))
 
 
 def free_port() -> int:

@@ -6,8 +6,6 @@ dead process or a silent socket, whichever comes first; an exception a handler r
 and the server caught shows up in its log, which log_problems() reads.
 """
 
-import os
-import re
 import socket
 import subprocess
 import sys
@@ -20,9 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ircd.commands import COMMANDS
-from irctest import free_port
+from irctest import assert_log_clean, free_port, log_entries, log_problems, server_env
 
-REPO = Path(__file__).resolve().parent.parent
 COMMAND_NAMES = sorted(COMMANDS) + ["CAP", "AUTHENTICATE", "", "PRIVMSG", "JOIN", "MODE"]
 
 
@@ -60,8 +57,7 @@ level = "info"
         argv = [sys.executable, "-c", code]
     else:
         argv = [sys.executable, "-m", "ircd", *args]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    env = server_env()
     log_path = directory / "server.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
@@ -87,40 +83,6 @@ def stop_server(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-# One record as ircd.cli.LOG_FORMAT writes it: "<asctime> <LEVEL> <logger>: <message>".
-RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (?P<level>[A-Z]+) (?P<logger>\S+): ")
-
-
-def log_entries(text: str) -> list[tuple[str | None, str]]:
-    """The log cut into (level, text) entries: a record with the lines that follow it
-    (a traceback, a multi-line message), or, for output that is no record (Python's own
-    report of an uncaught exception on stderr), level None."""
-    entries: list[tuple[str | None, list[str]]] = []
-    for line in text.splitlines():
-        m = RECORD.match(line)
-        if m:
-            entries.append((m["level"], [line]))
-        elif entries:
-            entries[-1][1].append(line)
-        else:
-            entries.append((None, [line]))
-    return [(level, "\n".join(lines)) for level, lines in entries]
-
-
-def log_problems(text: str) -> list[str]:
-    """Every ERROR or CRITICAL record, and every entry holding a traceback."""
-    return [entry for level, entry in log_entries(text)
-            if level in ("ERROR", "CRITICAL") or "Traceback (most recent call last)" in entry
-            or "Exception ignored in" in entry]
-
-
-def assert_log_clean(log_path: Path) -> None:
-    """The check both the fuzzing and its self-test use: fails with each problem found."""
-    problems = log_problems(log_path.read_text(errors="replace"))
-    assert not problems, (f"{len(problems)} error(s)/traceback(s) in {log_path}:\n\n"
-                          + "\n\n".join(p[-3000:] for p in problems[:5]))
 
 
 def assert_log_captures_server_records(log_path: Path) -> None:

@@ -1,24 +1,18 @@
 """Operator commands: OPER, KILL, WALLOPS, REHASH, DIE/RESTART, CHGHOST, and the real
 process reloading on SIGHUP and stopping cleanly on SIGTERM."""
 
-import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import trio
 
-from irctest import IRCClient, show, shown, write_config
+from irctest import IRCClient, server_env, show, shown, write_config
 from ircd.commands import oper as oper_commands
 from ircd.passwords import hash_password
 
 S = ":test.server"
 NOT_OPER = f"{S} 481 %s :Permission Denied- You're not an IRC operator"
-REPO = Path(__file__).resolve().parent.parent
-# `python -m ircd` in a subprocess runs this worktree's code, whatever is installed
-SUBPROCESS_ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(
-    [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
 PASSWORD = "correct horse"
 HASH = hash_password(PASSWORD)
 OPERS = f'''
@@ -338,7 +332,7 @@ async def test_cli_sighup_reloads_and_sigterm_stops_cleanly(tmp_path):
                                  server={"motd": "first motd"})
     log = open(tmp_path / "stderr.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "ircd", "run", "--config", str(path)],
-                            stdout=subprocess.DEVNULL, stderr=log, cwd=tmp_path, env=SUBPROCESS_ENV)
+                            stdout=subprocess.DEVNULL, stderr=log, cwd=tmp_path, env=server_env())
     try:
         client = await _connect_when_up(port, proc)
         welcome = await client.register("stayer")
@@ -376,7 +370,7 @@ async def test_cli_restart_reexecutes_the_process(tmp_path):
                                  extra=OPERS)
     log = open(tmp_path / "stderr.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "ircd", "run", "--config", str(path)],
-                            stdout=subprocess.DEVNULL, stderr=log, cwd=tmp_path, env=SUBPROCESS_ENV)
+                            stdout=subprocess.DEVNULL, stderr=log, cwd=tmp_path, env=server_env())
     try:
         boss = await _connect_when_up(port, proc)
         await boss.register("boss")
