@@ -155,7 +155,8 @@ async def test_unregistered_nick_is_not_online(server):
     assert await half.ping_pong() == []            # the NICK is taken in, not registered
     assert await watcher.ping_pong() == []
     await half.send("USER h 0 * :h")
-    await half.expect("001")
+    assert show(await half.expect("001")) == \
+        f"{S} 001 halfway :Welcome to the TestNet IRC Network halfway!~h@127.0.0.1"
     assert shown(await watcher.ping_pong()) == [f"{S} 730 watcher halfway!~h@127.0.0.1"]
 
 

@@ -201,7 +201,10 @@ async def test_rehash_applies_new_config_and_keeps_old_on_error(make_server):
     assert srv.state.config.limits.awaylen == 5
     newcomer = await srv.client()
     welcome = await newcomer.register("newcomer")
-    assert any(m.command == "372" and "Fresh MOTD line" in m.params[1] for m in welcome)
+    assert shown(m for m in welcome if m.command in ("375", "372", "376")) == [
+        f"{S} 375 newcomer :- test.server Message of the day - ",
+        f"{S} 372 newcomer :- Fresh MOTD line",
+        f"{S} 376 newcomer :End of /MOTD command."]
     await bystander.send("AWAY :much longer than five")
     assert show(await bystander.expect("306")) == f"{S} 306 bystander :You have been marked as being away"
     assert srv.state.find_user("bystander").away == "much "
@@ -336,7 +339,7 @@ async def test_cli_sighup_reloads_and_sigterm_stops_cleanly(tmp_path):
     try:
         client = await _connect_when_up(port, proc)
         welcome = await client.register("stayer")
-        assert any("first motd" in m.params[-1] for m in welcome if m.command == "372")
+        assert shown(m for m in welcome if m.command == "372") == [f"{S} 372 stayer :- first motd"]
 
         path.write_text(path.read_text().replace("first motd", "second motd"))
         proc.send_signal(signal.SIGHUP)
@@ -346,8 +349,10 @@ async def test_cli_sighup_reloads_and_sigterm_stops_cleanly(tmp_path):
                 msgs = await probe.register("probe")
                 await probe.send("QUIT")
                 await probe.close()
-                if any("second motd" in m.params[-1] for m in msgs if m.command == "372"):
+                motd = shown(m for m in msgs if m.command == "372")
+                if motd == [f"{S} 372 probe :- second motd"]:
                     break
+                assert motd == [f"{S} 372 probe :- first motd"], motd
                 await trio.sleep(0.1)
         await client.ping_pong()                  # the old connection survived the reload
 
