@@ -386,3 +386,25 @@ async def test_user_modes(server):
     assert "i" not in server.state.find_user("other").modes and await b.ping_pong() == []
     await a.send("MODE ghost")
     assert shown(await a.ping_pong()) == [f"{S} 401 moded ghost :No such nick/channel"]
+
+
+async def test_key_is_shown_to_members_only(server):
+    op = await server.client("keeper")
+    await joined(op, "#vault")
+    await op.send("MODE #vault +kl hunter2 5")
+    assert shown(await op.ping_pong()) == [":keeper!~keeper@127.0.0.1 MODE #vault +kl hunter2 5"]
+    outsider = await server.client("peeker")
+    await outsider.send("MODE #vault", "LIST #vault")
+    replies = await outsider.ping_pong()
+    created = replies[1].params[2]
+    assert shown(replies) == [f"{S} 324 peeker #vault +ntkl * 5",
+                              f"{S} 329 peeker #vault {created}",
+                              f"{S} 321 peeker Channel :Users  Name",
+                              f"{S} 322 peeker #vault 1 :[+ntkl * 5] ",
+                              f"{S} 323 peeker :End of /LIST"]
+    await op.send("MODE #vault", "LIST #vault")
+    assert shown(await op.ping_pong()) == [f"{S} 324 keeper #vault +ntkl hunter2 5",
+                                           f"{S} 329 keeper #vault {created}",
+                                           f"{S} 321 keeper Channel :Users  Name",
+                                           f"{S} 322 keeper #vault 1 :[+ntkl hunter2 5] ",
+                                           f"{S} 323 keeper :End of /LIST"]

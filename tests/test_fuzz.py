@@ -156,7 +156,8 @@ def test_server_survives_arbitrary_input(live_server, chunks, registered):
     probe = register(port, f"ok{counter[0]}")
     try:
         probe.sendall(b"PING :alive\r\n")
-        assert b"PONG" in read_until(probe, b"alive")
+        lines = read_until(probe, b"alive\r\n").split(b"\r\n")
+        assert lines[-2:] == [b":fuzz.server PONG fuzz.server :alive", b""], lines[-5:]
     finally:
         probe.close()
 
