@@ -180,7 +180,7 @@ def sweep_every_command(port: int) -> None:
                 lines += [b"@label=l1;+draft/reply=x;a\\b " + line for line in lines[:6]]
                 s.sendall(b"".join(line + b"\r\n" for line in lines) + b"PING :swept\r\n")
                 if name != "QUIT":     # the server is still answering this connection
-                    assert b"PONG fuzz.server :swept\r\n" in read_until(s, b"swept\r\n"), name
+                    assert b":fuzz.server PONG fuzz.server :swept\r\n" in read_until(s, b"swept\r\n"), name
             finally:
                 s.close()
 
