@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from ircd.commands import COMMANDS
 from irctest import assert_log_clean, free_port, log_entries, log_problems, server_env
 
+READY = "fuzz.server ready (network FuzzNet)"
 COMMAND_NAMES = sorted(COMMANDS) + ["CAP", "AUTHENTICATE", "", "PRIVMSG", "JOIN", "MODE"]
 
 
@@ -63,16 +64,18 @@ level = "info"
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, cwd=directory, env=env)
     deadline = time.time() + 20
-    while True:
+    while True:      # listening, and past the "ready" record (logged just after)
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return port, proc, log_path
+            if READY in log_path.read_text(errors="replace"):
+                return port, proc, log_path
         except OSError:
-            if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                proc.wait()
-                raise AssertionError("server did not start:\n" + log_path.read_text()[-3000:])
-            time.sleep(0.1)
+            pass
+        if time.time() > deadline or proc.poll() is not None:
+            proc.kill()
+            proc.wait()
+            raise AssertionError("server did not start:\n" + log_path.read_text()[-3000:])
+        time.sleep(0.1)
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -88,7 +91,7 @@ def stop_server(proc: subprocess.Popen) -> None:
 def assert_log_captures_server_records(log_path: Path) -> None:
     """The log holds the server's INFO records, so an ERROR one would be there too."""
     entries = log_entries(log_path.read_text(errors="replace"))
-    assert any(level == "INFO" and "fuzz.server ready (network FuzzNet)" in entry
+    assert any(level == "INFO" and READY in entry
                for level, entry in entries), log_path.read_text()[-3000:]
 
 
