@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import socket
 import ssl
 import textwrap
+from collections import deque
 from pathlib import Path
 
 import trio
@@ -14,6 +18,52 @@ from ircd.config import load_config
 from ircd.protocol.message import Message, parse_line
 
 DEFAULT_TIMEOUT = 5.0
+REPO = Path(__file__).resolve().parent.parent
+
+
+def server_env() -> dict:
+    """The environment for a `python -m ircd` subprocess: this worktree's code first on
+    PYTHONPATH, whatever else is installed."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+
+
+# -- a server process's log --------------------------------------------------------------
+
+# One record as ircd.cli.LOG_FORMAT writes it: "<asctime> <LEVEL> <logger>: <message>".
+RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (?P<level>[A-Z]+) (?P<logger>\S+): ")
+
+
+def log_entries(text: str) -> list[tuple[str | None, str]]:
+    """The log cut into (level, text) entries: a record with the lines that follow it
+    (a traceback, a multi-line message), or, for output that is no record (Python's own
+    report of an uncaught exception on stderr), level None."""
+    entries: list[tuple[str | None, list[str]]] = []
+    for line in text.splitlines():
+        m = RECORD.match(line)
+        if m:
+            entries.append((m["level"], [line]))
+        elif entries:
+            entries[-1][1].append(line)
+        else:
+            entries.append((None, [line]))
+    return [(level, "\n".join(lines)) for level, lines in entries]
+
+
+def log_problems(text: str) -> list[str]:
+    """Every ERROR or CRITICAL record, and every entry holding a traceback."""
+    return [entry for level, entry in log_entries(text)
+            if level in ("ERROR", "CRITICAL") or "Traceback (most recent call last)" in entry
+            or "Exception ignored in" in entry]
+
+
+def assert_log_clean(log_path: Path) -> None:
+    """Fails, quoting each problem, if a server process logged an ERROR record or a
+    traceback. The one check for every test that runs `ircd run` as a process
+    (test_fuzz proves that it catches a logged exception)."""
+    problems = log_problems(log_path.read_text(errors="replace"))
+    assert not problems, (f"{len(problems)} error(s)/traceback(s) in {log_path}:\n\n"
+                          + "\n\n".join(p[-3000:] for p in problems[:5]))
 
 
 def free_port() -> int:
@@ -90,13 +140,59 @@ async def wait_listening(port: int) -> None:
     raise AssertionError(f"nothing listening on {port}")
 
 
+VOLATILE_TAGS = frozenset({"time", "msgid"})
+
+
+def show(msg: Message, *, volatile=VOLATILE_TAGS) -> str:
+    """A message as one canonical line, for comparing what a user sees exactly.
+
+    Tags come first, sorted, with the values of `volatile` tags (server-time, msgid)
+    shown as `*`; the last parameter gets a `:` only where it needs one (empty, has a
+    space, starts with `:`), so `JOIN #a` and `JOIN :#a`, which every client reads
+    alike, compare equal."""
+    parts = []
+    if msg.tags:
+        parts.append("@" + ";".join(
+            k if (v == "" and k not in volatile) else f"{k}={'*' if k in volatile else v}"
+            for k, v in sorted(msg.tags.items())))
+    if msg.source is not None:
+        parts.append(":" + msg.source)
+    parts.append(msg.command)
+    params = list(msg.params)
+    if params:
+        last = params.pop()
+        parts += params
+        parts.append(":" + last if (not last or " " in last or last.startswith(":")) else last)
+    return " ".join(parts)
+
+
+def shown(msgs) -> list[str]:
+    """show() for each message of a list."""
+    return [show(m) for m in msgs]
+
+
+class ConnectionClosed(EOFError, AssertionError):
+    """The server closed the connection while a test was waiting for a line.
+
+    An EOFError for the helpers that read until the end on purpose, and an assertion
+    failure (with what was awaited and what arrived) everywhere else."""
+
+
 class IRCClient:
-    """A raw-line IRC client for tests: every received line is kept and can be awaited."""
+    """A raw-line IRC client for tests: every received line is kept and can be awaited.
+
+    Every wait has a deadline. When it passes, or the server closes the connection
+    first, the test fails with an AssertionError that names what was awaited and shows
+    the last HISTORY lines that arrived (already read, still unread, and any partial
+    line), instead of a bare trio.TooSlowError."""
+
+    HISTORY = 20
 
     def __init__(self, stream):
         self.stream = stream
         self.buffer = b""
-        self.lines: list[str] = []
+        self.lines: list[str] = []       # received, not read yet
+        self.history: deque[str] = deque(maxlen=self.HISTORY)   # read most recently
         self.nick: str | None = None
         self.closed = False
 
@@ -130,12 +226,50 @@ class IRCClient:
         self.lines.extend(line.decode("utf-8", "replace") for line in complete)
         return True
 
+    # -- waiting, and what a failed wait reports ---------------------------------------
+
+    def report(self, headline: str) -> str:
+        """`headline`, then the lines that arrived: the last read ones and the unread."""
+        who = f" [client {self.nick}]" if self.nick else ""
+        out = [headline + who]
+        if self.history:
+            out.append(f"last {len(self.history)} lines read (oldest first):")
+            out += [f"  {line}" for line in self.history]
+        else:
+            out.append("no line has been read on this connection")
+        if self.lines:
+            out.append(f"still unread ({len(self.lines)}):")
+            out += [f"  {line}" for line in self.lines[:self.HISTORY]]
+            if len(self.lines) > self.HISTORY:
+                out.append(f"  ... and {len(self.lines) - self.HISTORY} more")
+        else:
+            out.append("still unread: nothing")
+        if self.buffer:
+            out.append(f"incomplete line: {self.buffer[:300]!r}")
+        if self.closed:
+            out.append("the server has closed the connection")
+        return "\n".join(out)
+
+    @contextlib.contextmanager
+    def _waiting(self, what: str, timeout: float):
+        try:
+            with trio.fail_after(timeout):
+                yield
+        except trio.TooSlowError:
+            raise AssertionError(self.report(f"timed out after {timeout:g}s waiting for {what}")) \
+                from None
+
+    async def _read_line(self, what: str) -> str:
+        while not self.lines:
+            if not await self._fill():
+                raise ConnectionClosed(self.report(f"connection closed while waiting for {what}"))
+        line = self.lines.pop(0)
+        self.history.append(line)
+        return line
+
     async def next_line(self, timeout: float = DEFAULT_TIMEOUT) -> str:
-        with trio.fail_after(timeout):
-            while not self.lines:
-                if not await self._fill():
-                    raise EOFError("connection closed")
-            return self.lines.pop(0)
+        with self._waiting("any line", timeout):
+            return await self._read_line("any line")
 
     async def next_message(self, timeout: float = DEFAULT_TIMEOUT) -> Message:
         return parse_line(await self.next_line(timeout))
@@ -145,23 +279,22 @@ class IRCClient:
         """Read until a message with `command` whose first params equal `params`.
 
         With skip=False the very next message must match."""
-        seen = []
-        with trio.fail_after(timeout):
+        what = " ".join([command, *map(repr, params)])
+        with self._waiting(what, timeout):
             while True:
-                msg = await self.next_message()
+                msg = parse_line(await self._read_line(what))
                 if msg.command == command and list(msg.params[:len(params)]) == list(params):
                     return msg
-                seen.append(msg)
                 if not skip:
-                    raise AssertionError(f"expected {command} {params}, got {msg}")
-        raise AssertionError(f"never got {command} {params}; saw {seen}")
+                    raise AssertionError(self.report(f"expected {what} as the next message, "
+                                                     f"got {msg}"))
 
     async def collect_until(self, command: str, timeout: float = DEFAULT_TIMEOUT) -> list[Message]:
         """Every message up to and including the first `command`."""
         out = []
-        with trio.fail_after(timeout):
+        with self._waiting(f"{command} (collecting the messages before it)", timeout):
             while True:
-                msg = await self.next_message()
+                msg = parse_line(await self._read_line(command))
                 out.append(msg)
                 if msg.command == command:
                     return out
@@ -172,10 +305,11 @@ class IRCClient:
             while await self._fill():
                 pass
         lines, self.lines = self.lines, []
+        self.history.extend(lines)
         return lines
 
     async def register(self, nick: str, *, caps=(), password: str | None = None,
-                       realname: str = "Test User") -> list[Message]:
+                       realname: str = "Test User", timeout: float = DEFAULT_TIMEOUT) -> list[Message]:
         lines = []
         if caps:
             lines.append("CAP LS 302")
@@ -186,22 +320,23 @@ class IRCClient:
             lines += [f"CAP REQ :{' '.join(caps)}", "CAP END"]
         await self.send(*lines)
         if caps:
-            ack = await self.expect("CAP", "*", "ACK", timeout=DEFAULT_TIMEOUT)
-            assert ack.params[2].split() == list(caps)
-        welcome = await self.collect_until("001")
-        rest = []
-        while True:
-            msg = await self.next_message()
-            rest.append(msg)
-            if msg.command in ("376", "422"):
-                break
+            ack = await self.expect("CAP", "*", "ACK", timeout=timeout)
+            assert ack.params[2].split() == list(caps), self.report(f"CAP ACK for {caps}")
+        what = f"the end of the welcome burst (376 or 422) after registering as {nick}"
+        msgs = []
+        with self._waiting(what, timeout):
+            while True:
+                msg = parse_line(await self._read_line(what))
+                msgs.append(msg)
+                if msg.command in ("376", "422") and "001" in [m.command for m in msgs]:
+                    break
         self.nick = nick
-        return welcome + rest
+        return msgs
 
-    async def ping_pong(self, token: str = "sync") -> list[Message]:
+    async def ping_pong(self, token: str = "sync", timeout: float = DEFAULT_TIMEOUT) -> list[Message]:
         """Round-trip a PING: everything the server sent before the PONG is returned."""
         await self.send(f"PING {token}")
-        msgs = await self.collect_until("PONG")
+        msgs = await self.collect_until("PONG", timeout=timeout)
         return msgs[:-1]
 
     async def close(self) -> None:

@@ -1,5 +1,9 @@
 """Channels: JOIN, PART, TOPIC, NAMES, LIST, INVITE, KICK and MODE, with their errors."""
 
+from irctest import show, shown
+
+S = ":test.server"
+
 
 async def joined(client, channel, key=None):
     await client.send(f"JOIN {channel}" + (f" {key}" if key else ""))
@@ -16,67 +20,85 @@ async def test_creator_gets_ops_and_names(server):
     assert names.params[1:] == ["=", "#room", "@alice"]
     await a.expect("366", "alice", "#room")
     b = await server.client("bob")
-    await joined(b, "#ROOM")                       # casemapped to the same channel
-    seen = await a.expect("JOIN")
-    assert seen.source.startswith("bob!")
+    await b.send("JOIN #ROOM")                     # casemapped to the same channel
+    assert shown(await b.ping_pong()) == [
+        ":bob!~bob@127.0.0.1 JOIN #room",         # the channel keeps its first spelling
+        f"{S} 353 bob = #room :@alice bob",
+        f"{S} 366 bob #room :End of /NAMES list."]
+    assert shown(await a.ping_pong()) == [":bob!~bob@127.0.0.1 JOIN #room"]
 
 
 async def test_join_several_with_keys_and_join_zero(server):
     a = await server.client("op")
     await joined(a, "#locked")
     await a.send("MODE #locked +k sekrit")
-    await a.expect("MODE")
+    assert show(await a.expect("MODE")) == ":op!~op@127.0.0.1 MODE #locked +k sekrit"
     b = await server.client("guest")
     await b.send("JOIN #locked,#open")
-    await b.expect("475", "guest", "#locked")
-    await b.expect("366", "guest", "#open")
-    await b.send("JOIN #locked,#open sekrit")
-    await b.expect("366", "guest", "#locked")
+    assert shown(await b.ping_pong()) == [
+        f"{S} 475 guest #locked :Cannot join channel (+k) - bad key",
+        ":guest!~guest@127.0.0.1 JOIN #open",
+        f"{S} 353 guest = #open @guest",
+        f"{S} 366 guest #open :End of /NAMES list."]
+    await b.send("JOIN #locked,#open sekrit")      # already on #open: nothing for it
+    assert shown(await b.ping_pong()) == [
+        ":guest!~guest@127.0.0.1 JOIN #locked",
+        f"{S} 353 guest = #locked :@op guest",
+        f"{S} 366 guest #locked :End of /NAMES list."]
+    await a.ping_pong()
     await b.send("JOIN 0")
-    parts = [await b.expect("PART"), await b.expect("PART")]
-    assert sorted(p.params[0] for p in parts) == ["#locked", "#open"]
+    assert sorted(shown(await b.ping_pong())) == [
+        ":guest!~guest@127.0.0.1 PART #locked :Left all channels",
+        ":guest!~guest@127.0.0.1 PART #open :Left all channels"]
+    assert shown(await a.ping_pong()) == [":guest!~guest@127.0.0.1 PART #locked :Left all channels"]
+    assert set(server.state.find_user("guest").channels) == set()
 
 
 async def test_join_errors(make_server):
     srv = await make_server(limits={"max_channels": 2})
     a = await srv.client("joiner")
     await a.send("JOIN nochan")
-    await a.expect("403", "joiner", "nochan")
+    assert shown(await a.ping_pong()) == [f"{S} 403 joiner nochan :No such channel"]
     await a.send("JOIN #bad\x07name")
-    await a.expect("476")
+    assert shown(await a.ping_pong()) == [f"{S} 476 joiner #bad\x07name :Invalid channel name"]
     await joined(a, "#one")
     await joined(a, "#two")
+    await a.ping_pong()
     await a.send("JOIN #three")
-    await a.expect("405", "joiner", "#three")
+    assert shown(await a.ping_pong()) == [f"{S} 405 joiner #three :You have joined too many channels"]
+    assert set(srv.state.find_user("joiner").channels) == {"#one", "#two"}
 
 
 async def test_invite_only_limit_and_bans(server):
     op = await server.client("chop")
     await joined(op, "#club")
     await op.send("MODE #club +il 2")
-    mode = await op.expect("MODE")
-    assert mode.params[1:] == ["+il", "2"]
+    assert shown(await op.ping_pong()) == [":chop!~chop@127.0.0.1 MODE #club +il 2"]
     guest = await server.client("guest")
     await guest.send("JOIN #club")
-    await guest.expect("473")
+    assert shown(await guest.ping_pong()) == [
+        f"{S} 473 guest #club :Cannot join channel (+i) - you must be invited"]
     await op.send("INVITE guest #club")
-    await op.expect("341", "chop", "guest", "#club")
-    inv = await guest.expect("INVITE")
-    assert inv.params == ["guest", "#club"]
+    assert shown(await op.ping_pong()) == [f"{S} 341 chop guest #club"]
+    assert shown(await guest.ping_pong()) == [":chop!~chop@127.0.0.1 INVITE guest #club"]
     await joined(guest, "#club")
     third = await server.client("third")
     await op.send("MODE #club -i")
-    await op.expect("MODE")
+    assert shown(await op.ping_pong()) == [":guest!~guest@127.0.0.1 JOIN #club",
+                                           ":chop!~chop@127.0.0.1 MODE #club -i"]
     await third.send("JOIN #club")
-    await third.expect("471")
+    assert shown(await third.ping_pong()) == [
+        f"{S} 471 third #club :Cannot join channel (+l) - channel is full"]
     await op.send("MODE #club -l", "MODE #club +b third!*@*")
-    await op.expect("MODE")
-    await op.expect("MODE")
+    assert shown(await op.ping_pong()) == [":chop!~chop@127.0.0.1 MODE #club -l",
+                                           ":chop!~chop@127.0.0.1 MODE #club +b third!*@*"]
     await third.send("JOIN #club")
-    await third.expect("474")
+    assert shown(await third.ping_pong()) == [
+        f"{S} 474 third #club :Cannot join channel (+b) - you are banned"]
     await op.send("MODE #club +e *!*@127.0.0.1")
-    await op.expect("MODE")
+    assert shown(await op.ping_pong()) == [":chop!~chop@127.0.0.1 MODE #club +e *!*@127.0.0.1"]
     await joined(third, "#club")
+    assert shown(await op.ping_pong()) == [":third!~third@127.0.0.1 JOIN #club"]
 
 
 async def test_part_and_errors(server):
@@ -84,16 +106,17 @@ async def test_part_and_errors(server):
     b = await server.client("watcher")
     await joined(a, "#p")
     await joined(b, "#p")
+    await a.ping_pong()
     await a.send("PART #p :see you")
-    part = await b.expect("PART")
-    assert part.params == ["#p", "see you"]
-    await a.expect("PART")
+    assert shown(await a.ping_pong()) == [":parter!~parter@127.0.0.1 PART #p :see you"]
+    assert shown(await b.ping_pong()) == [":parter!~parter@127.0.0.1 PART #p :see you"]
     await a.send("PART #p")
-    await a.expect("442", "parter", "#p")
+    assert shown(await a.ping_pong()) == [f"{S} 442 parter #p :You're not on that channel"]
     await a.send("PART #nowhere")
-    await a.expect("403", "parter", "#nowhere")
+    assert shown(await a.ping_pong()) == [f"{S} 403 parter #nowhere :No such channel"]
     await a.send("PART")
-    await a.expect("461")
+    assert shown(await a.ping_pong()) == [f"{S} 461 parter PART :Not enough parameters"]
+    assert await b.ping_pong() == []
 
 
 async def test_topic(server):
@@ -102,27 +125,40 @@ async def test_topic(server):
     await joined(a, "#t")
     await joined(b, "#t")
     await b.send("TOPIC #t")
-    await b.expect("331")
+    assert shown(await b.ping_pong()) == [f"{S} 331 reader #t :No topic is set"]
     await b.send("TOPIC #t :not allowed")
-    await b.expect("482", "reader", "#t")
+    assert shown(await b.ping_pong()) == [f"{S} 482 reader #t :You're not a channel operator"]
+    await a.ping_pong()
     await a.send("TOPIC #t :Hello world")
-    topic = await b.expect("TOPIC")
-    assert topic.source.startswith("setter!") and topic.params == ["#t", "Hello world"]
+    assert shown(await a.ping_pong()) == [":setter!~setter@127.0.0.1 TOPIC #t :Hello world"]
+    assert shown(await b.ping_pong()) == [":setter!~setter@127.0.0.1 TOPIC #t :Hello world"]
     await b.send("TOPIC #t")
-    await b.expect("332", "reader", "#t", "Hello world")
-    who = await b.expect("333", "reader", "#t")
-    assert who.params[2].startswith("setter!") and who.params[3].isdigit()
+    topic, who = await b.ping_pong()
+    assert show(topic) == f"{S} 332 reader #t :Hello world"
+    assert who.source == "test.server" and who.command == "333"
+    assert who.params[:3] == ["reader", "#t", "setter!~setter@127.0.0.1"] and who.params[3].isdigit()
     c = await server.client("late")
     await c.send("JOIN #t")
-    await c.expect("332", "late", "#t", "Hello world")
+    assert shown(await c.ping_pong()) == [
+        ":late!~late@127.0.0.1 JOIN #t",
+        f"{S} 332 late #t :Hello world",
+        f"{S} 333 late #t setter!~setter@127.0.0.1 {who.params[3]}",
+        f"{S} 353 late = #t :@setter reader late",
+        f"{S} 366 late #t :End of /NAMES list."]
     await c.send("TOPIC #t :outsider")
-    await c.expect("482")
+    assert shown(await c.ping_pong()) == [f"{S} 482 late #t :You're not a channel operator"]
+    assert server.state.find_channel("#t").topic == "Hello world"
     await a.send("MODE #t -t")
-    await a.expect("MODE")
+    assert shown(await a.ping_pong()) == [":late!~late@127.0.0.1 JOIN #t",
+                                          ":setter!~setter@127.0.0.1 MODE #t -t"]
     await b.send("TOPIC #t :anyone now")
-    await b.expect("TOPIC")
+    assert shown(await b.ping_pong()) == [":late!~late@127.0.0.1 JOIN #t",
+                                          ":setter!~setter@127.0.0.1 MODE #t -t",
+                                          ":reader!~reader@127.0.0.1 TOPIC #t :anyone now"]
+    assert shown(await c.ping_pong()) == [":setter!~setter@127.0.0.1 MODE #t -t",
+                                          ":reader!~reader@127.0.0.1 TOPIC #t :anyone now"]
     await c.send("TOPIC #nope")
-    await c.expect("403")
+    assert shown(await c.ping_pong()) == [f"{S} 403 late #nope :No such channel"]
 
 
 async def test_topic_is_truncated_to_topiclen(make_server):
@@ -130,36 +166,39 @@ async def test_topic_is_truncated_to_topiclen(make_server):
     a = await srv.client("longer")
     await joined(a, "#t")
     await a.send("TOPIC #t :" + "x" * 50)
-    topic = await a.expect("TOPIC")
-    assert topic.params[1] == "x" * 10
+    assert shown(await a.ping_pong()) == [":longer!~longer@127.0.0.1 TOPIC #t xxxxxxxxxx"]
+    await a.send("TOPIC #t")
+    assert shown(await a.ping_pong())[0] == f"{S} 332 longer #t xxxxxxxxxx"
 
 
 async def test_names_variants(server):
     a = await server.client("first", caps=["multi-prefix", "userhost-in-names"])
     await joined(a, "#n")
     await a.send("MODE #n +v first")
-    await a.expect("MODE")
+    assert shown(await a.ping_pong()) == [":first!~first@127.0.0.1 MODE #n +v first"]
     await a.send("NAMES #n")
-    names = await a.expect("353")
-    assert names.params[3] == "@+first!~first@127.0.0.1"
+    assert shown(await a.ping_pong()) == [f"{S} 353 first = #n @+first!~first@127.0.0.1",
+                                          f"{S} 366 first #n :End of /NAMES list."]
     b = await server.client("second")
     await b.send("NAMES #n")
-    names = await b.expect("353")
-    assert names.params[3] == "@first"
+    assert shown(await b.ping_pong()) == [f"{S} 353 second = #n @first",
+                                          f"{S} 366 second #n :End of /NAMES list."]
     await a.send("MODE #n +s")
-    await a.expect("MODE")
+    assert shown(await a.ping_pong()) == [":first!~first@127.0.0.1 MODE #n +s"]
+    await a.send("NAMES #n")                 # a member sees it, marked secret (@)
+    assert shown(await a.ping_pong()) == [f"{S} 353 first @ #n @+first!~first@127.0.0.1",
+                                          f"{S} 366 first #n :End of /NAMES list."]
     await b.send("NAMES #n")
-    end = await b.expect("366")     # secret channel: nothing but the end
-    assert end.params[1] == "#n"
+    assert shown(await b.ping_pong()) == [f"{S} 366 second #n :End of /NAMES list."]   # secret
     await b.send("NAMES")
-    await b.expect("366", "second", "*")
+    assert shown(await b.ping_pong()) == [f"{S} 366 second * :End of /NAMES list."]
 
 
 async def test_no_implicit_names(server):
     a = await server.client("quiet", caps=["draft/no-implicit-names"])
     await a.send("JOIN #silent", "PING sync")
     msgs = await a.collect_until("PONG")
-    assert [m.command for m in msgs] == ["JOIN", "PONG"]
+    assert shown(msgs) == [":quiet!~quiet@127.0.0.1 JOIN #silent", f"{S} PONG test.server sync"]
 
 
 async def test_list_with_elist_filters(server):
@@ -172,15 +211,23 @@ async def test_list_with_elist_filters(server):
     await a.send("MODE #hidden +s", "TOPIC #big :the big one")
     await a.expect("MODE")
     await a.expect("TOPIC")
+    await b.ping_pong()
 
     async def listing(client, *args):
         await client.send("LIST " + " ".join(args) if args else "LIST")
         msgs = await client.collect_until("323")
+        nick = client.nick
+        assert show(msgs[0]) == f"{S} 321 {nick} Channel :Users  Name"
+        assert show(msgs[-1]) == f"{S} 323 {nick} :End of /LIST"
+        assert [m.command for m in msgs[1:-1]] == ["322"] * (len(msgs) - 2)
+        assert all(m.source == "test.server" and m.params[0] == nick for m in msgs[1:-1])
         return {m.params[1]: m for m in msgs if m.command == "322"}
 
     everything = await listing(b)
     assert set(everything) == {"#big", "#small"}              # +s hidden from non-members
-    assert everything["#big"].params[2] == "2" and "the big one" in everything["#big"].params[3]
+    assert everything["#big"].params[1:] == ["#big", "2", "[+nt] the big one"]
+    assert everything["#small"].params[1:] == ["#small", "1", "[+nt] "]
+    assert (await listing(a))["#hidden"].params[1:] == ["#hidden", "1", "[+nst] "]
     assert set(await listing(a)) == {"#big", "#small", "#hidden"}
     assert set(await listing(b, ">1")) == {"#big"}
     assert set(await listing(b, "<2")) == {"#small"}
@@ -195,20 +242,22 @@ async def test_kick(server):
     victim = await server.client("victim")
     await joined(op, "#k")
     await joined(victim, "#k")
+    await op.ping_pong()
     await victim.send("KICK #k kicker")
-    await victim.expect("482")
+    assert shown(await victim.ping_pong()) == [f"{S} 482 victim #k :You're not a channel operator"]
+    assert await op.ping_pong() == []
     await op.send("KICK #k victim :behave")
-    kick = await victim.expect("KICK")
-    assert kick.params == ["#k", "victim", "behave"]
-    await op.expect("KICK")
+    assert shown(await op.ping_pong()) == [":kicker!~kicker@127.0.0.1 KICK #k victim behave"]
+    assert shown(await victim.ping_pong()) == [":kicker!~kicker@127.0.0.1 KICK #k victim behave"]
     await op.send("KICK #k victim")
-    await op.expect("441", "kicker", "victim", "#k")
+    assert shown(await op.ping_pong()) == [f"{S} 441 kicker victim #k :They aren't on that channel"]
     await op.send("KICK #k ghost")
-    await op.expect("401")
+    assert shown(await op.ping_pong()) == [f"{S} 401 kicker ghost :No such nick/channel"]
     await op.send("KICK #zz victim")
-    await op.expect("403")
+    assert shown(await op.ping_pong()) == [f"{S} 403 kicker #zz :No such channel"]
     await victim.send("KICK #k kicker")
-    await victim.expect("442")
+    assert shown(await victim.ping_pong()) == [f"{S} 442 victim #k :You're not on that channel"]
+    assert await op.ping_pong() == []
 
 
 async def test_invite_errors_and_notify(server):
@@ -218,19 +267,22 @@ async def test_invite_errors_and_notify(server):
     await joined(op, "#inv")
     await joined(notified, "#inv")
     await op.send("MODE #inv +o cohost")
-    await notified.expect("MODE")
+    assert shown(await op.ping_pong()) == [":cohost!~cohost@127.0.0.1 JOIN #inv",
+                                           ":host!~host@127.0.0.1 MODE #inv +o cohost"]
+    assert shown(await notified.ping_pong()) == [":host!~host@127.0.0.1 MODE #inv +o cohost"]
     await op.send("INVITE nobody #inv")
-    await op.expect("401")
+    assert shown(await op.ping_pong()) == [f"{S} 401 host nobody :No such nick/channel"]
     await guest.send("INVITE host #inv")
-    await guest.expect("442")
+    assert shown(await guest.ping_pong()) == [f"{S} 442 guest2 #inv :You're not on that channel"]
     await op.send("INVITE cohost #inv")
-    await op.expect("443")
+    assert shown(await op.ping_pong()) == [f"{S} 443 host cohost #inv :is already on channel"]
+    assert await notified.ping_pong() == []
     await op.send("INVITE guest2 #inv")
-    await op.expect("341")
-    seen = await notified.expect("INVITE")
-    assert seen.source.startswith("host!") and seen.params == ["guest2", "#inv"]
+    assert shown(await op.ping_pong()) == [f"{S} 341 host guest2 #inv"]
+    assert shown(await guest.ping_pong()) == [":host!~host@127.0.0.1 INVITE guest2 #inv"]
+    assert shown(await notified.ping_pong()) == [":host!~host@127.0.0.1 INVITE guest2 #inv"]
     await op.send("INVITE guest2")
-    await op.expect("461")
+    assert shown(await op.ping_pong()) == [f"{S} 461 host INVITE :Not enough parameters"]
 
 
 async def test_channel_modes_and_queries(server):
@@ -239,41 +291,52 @@ async def test_channel_modes_and_queries(server):
     await joined(op, "#m")
     await joined(user, "#m")
     await op.send("MODE #m")
-    modeis = await op.expect("324")
-    assert modeis.params[1:] == ["#m", "+nt"]
-    await op.expect("329")
+    joined_, modeis, created = await op.ping_pong()
+    assert show(joined_) == ":plain!~plain@127.0.0.1 JOIN #m"
+    assert show(modeis) == f"{S} 324 moder #m +nt"
+    assert show(created) == f"{S} 329 moder #m {created.params[2]}" and created.params[2].isdigit()
     await op.send("MODE #m +mk-t key")
-    change = await user.expect("MODE")
-    assert change.params[1:] == ["+mk-t", "key"]
+    assert shown(await op.ping_pong()) == [":moder!~moder@127.0.0.1 MODE #m +mk-t key"]
+    assert shown(await user.ping_pong()) == [":moder!~moder@127.0.0.1 MODE #m +mk-t key"]
     await user.send("MODE #m")
-    modeis = await user.expect("324")
-    assert modeis.params[2] == "+mnk" and modeis.params[3] == "key"
+    assert shown(await user.ping_pong()) == [f"{S} 324 plain #m +mnk key",
+                                             f"{S} 329 plain #m {created.params[2]}"]
     await user.send("MODE #m +i")
-    await user.expect("482")
-    await op.send("MODE #m +z")
-    await op.expect("472", "moder", "z")
-    await op.send("MODE #m +l notanumber")
-    await op.expect("696")
-    await op.send("MODE #m +o ghost")
-    await op.expect("401")
-    await op.send("MODE #nope")
-    await op.expect("403")
+    assert shown(await user.ping_pong()) == [f"{S} 482 plain #m :You're not a channel operator"]
+    await op.send("MODE #m +z", "MODE #m +l notanumber", "MODE #m +o ghost", "MODE #nope")
+    assert shown(await op.ping_pong()) == [
+        f"{S} 472 moder z :is an unknown mode char to me",
+        f"{S} 696 moder #m l notanumber :Invalid limit mode parameter, it must be a positive number",
+        f"{S} 401 moder ghost :No such nick/channel",
+        f"{S} 403 moder #nope :No such channel"]
+    assert await user.ping_pong() == []        # none of the refused changes reached the channel
     await op.send("MODE #m +bbb a!*@* b!*@* c!*@*", "MODE #m +e x!*@*", "MODE #m +I y!*@*")
-    await op.expect("MODE")
+    changes = [":moder!~moder@127.0.0.1 MODE #m +bbb a!*@* b!*@* c!*@*",
+               ":moder!~moder@127.0.0.1 MODE #m +e x!*@*",
+               ":moder!~moder@127.0.0.1 MODE #m +I y!*@*"]
+    assert shown(await op.ping_pong()) == changes
+    assert shown(await user.ping_pong()) == changes
+
+    def entries(msgs, numeric, end, text):
+        assert shown(msgs[-1:]) == [f"{S} {end} plain #m :{text}"]
+        for m in msgs[:-1]:
+            assert (m.source, m.command, m.params[:2]) == ("test.server", numeric, ["plain", "#m"])
+            assert m.params[3] == "moder!~moder@127.0.0.1" and m.params[4].isdigit()
+        return [m.params[2] for m in msgs[:-1]]
+
     await user.send("MODE #m b")
-    bans = await user.collect_until("368")
-    assert [m.params[2] for m in bans if m.command == "367"] == ["a!*@*", "b!*@*", "c!*@*"]
+    bans = await user.ping_pong()
+    assert entries(bans, "367", "368", "End of channel ban list") == ["a!*@*", "b!*@*", "c!*@*"]
     await user.send("MODE #m e")
-    excepts = await user.collect_until("349")
-    assert [m.params[2] for m in excepts if m.command == "348"] == ["x!*@*"]
+    assert entries(await user.ping_pong(), "348", "349", "End of channel exception list") == ["x!*@*"]
     await user.send("MODE #m I")
-    invex = await user.collect_until("347")
-    assert [m.params[2] for m in invex if m.command == "346"] == ["y!*@*"]
+    assert entries(await user.ping_pong(), "346", "347", "End of channel invite list") == ["y!*@*"]
     await op.send("MODE #m +v plain")
-    await user.expect("MODE", "#m", "+v", "plain")
+    assert shown(await op.ping_pong()) == [":moder!~moder@127.0.0.1 MODE #m +v plain"]
+    assert shown(await user.ping_pong()) == [":moder!~moder@127.0.0.1 MODE #m +v plain"]
     await op.send("MODE #m -o+o moder moder")   # applied in order: ends as op
-    change = await user.expect("MODE")
-    assert change.params[1:] == ["-o+o", "moder", "moder"]
+    assert shown(await op.ping_pong()) == [":moder!~moder@127.0.0.1 MODE #m -o+o moder moder"]
+    assert shown(await user.ping_pong()) == [":moder!~moder@127.0.0.1 MODE #m -o+o moder moder"]
     assert server.state.find_channel("#m").is_op(server.state.find_user("moder"))
 
 
@@ -283,35 +346,65 @@ async def test_moderated_and_no_external(server):
     outside = await server.client("outsider")
     await joined(op, "#mod")
     await joined(user, "#mod")
+    await op.ping_pong()
     await outside.send("PRIVMSG #mod :hi")
-    err = await outside.expect("404")
-    assert "+n" in err.params[2]
+    assert shown(await outside.ping_pong()) == [
+        f"{S} 404 outsider #mod :Cannot send to channel (no external messages, +n)"]
     await op.send("MODE #mod +m")
-    await user.expect("MODE")
+    assert shown(await op.ping_pong()) == [":mod!~mod@127.0.0.1 MODE #mod +m"]
+    assert shown(await user.ping_pong()) == [":mod!~mod@127.0.0.1 MODE #mod +m"]
     await user.send("PRIVMSG #mod :hello?")
-    err = await user.expect("404")
-    assert "+m" in err.params[2]
+    assert shown(await user.ping_pong()) == [
+        f"{S} 404 voiceless #mod :Cannot send to channel (moderated, +m)"]
+    assert await op.ping_pong() == []                # nothing relayed
     await op.send("MODE #mod +v voiceless")
-    await user.expect("MODE")
+    assert shown(await op.ping_pong()) == [":mod!~mod@127.0.0.1 MODE #mod +v voiceless"]
+    assert shown(await user.ping_pong()) == [":mod!~mod@127.0.0.1 MODE #mod +v voiceless"]
     await user.send("PRIVMSG #mod :now I can")
-    msg = await op.expect("PRIVMSG")
-    assert msg.params == ["#mod", "now I can"]
+    assert shown(await user.ping_pong()) == []      # no error, and no copy without echo-message
+    assert shown(await op.ping_pong()) == [":voiceless!~voiceles@127.0.0.1 PRIVMSG #mod :now I can"]
 
 
 async def test_user_modes(server):
     a = await server.client("moded")
     await a.send("MODE moded +iwB")
     change = await a.expect("MODE")
-    assert change.params[0] == "moded" and set(change.params[1]) == set("+iwB")
+    assert (change.source, change.params[0]) == ("moded!~moded@127.0.0.1", "moded")
+    assert sorted(change.params[1]) == sorted("+iwB") and change.params[1][0] == "+"
     await a.send("MODE moded")
-    umode = await a.expect("221")
-    assert set(umode.params[1]) == set("+Biw")
-    await a.send("MODE moded +o")          # cannot self-oper
+    umode, = await a.ping_pong()
+    assert (umode.source, umode.command, umode.params[0]) == ("test.server", "221", "moded")
+    assert sorted(umode.params[1]) == sorted("+Biw") and umode.params[1][0] == "+"
+    await a.send("MODE moded +o")          # cannot self-oper: ignored without a word
+    assert await a.ping_pong() == []
     assert "o" not in server.state.find_user("moded").modes
     await a.send("MODE moded +x")
-    await a.expect("501")
+    assert shown(await a.ping_pong()) == [f"{S} 501 moded :Unknown MODE flag"]
     b = await server.client("other")
     await a.send("MODE other +i")
-    await a.expect("502")
+    assert shown(await a.ping_pong()) == [f"{S} 502 moded :Can't change mode for other users"]
+    assert "i" not in server.state.find_user("other").modes and await b.ping_pong() == []
     await a.send("MODE ghost")
-    await a.expect("401")
+    assert shown(await a.ping_pong()) == [f"{S} 401 moded ghost :No such nick/channel"]
+
+
+async def test_key_is_shown_to_members_only(server):
+    op = await server.client("keeper")
+    await joined(op, "#vault")
+    await op.send("MODE #vault +kl hunter2 5")
+    assert shown(await op.ping_pong()) == [":keeper!~keeper@127.0.0.1 MODE #vault +kl hunter2 5"]
+    outsider = await server.client("peeker")
+    await outsider.send("MODE #vault", "LIST #vault")
+    replies = await outsider.ping_pong()
+    created = replies[1].params[2]
+    assert shown(replies) == [f"{S} 324 peeker #vault +ntkl * 5",
+                              f"{S} 329 peeker #vault {created}",
+                              f"{S} 321 peeker Channel :Users  Name",
+                              f"{S} 322 peeker #vault 1 :[+ntkl * 5] ",
+                              f"{S} 323 peeker :End of /LIST"]
+    await op.send("MODE #vault", "LIST #vault")
+    assert shown(await op.ping_pong()) == [f"{S} 324 keeper #vault +ntkl hunter2 5",
+                                           f"{S} 329 keeper #vault {created}",
+                                           f"{S} 321 keeper Channel :Users  Name",
+                                           f"{S} 322 keeper #vault 1 :[+ntkl hunter2 5] ",
+                                           f"{S} 323 keeper :End of /LIST"]

@@ -11,9 +11,14 @@ import re
 
 import pytest
 
+from irctest import show, shown
 from linkproto.clock import Stamp
+
+from ircd import __version__
 from ircd.commands import oper as oper_commands
 from ircd.passwords import hash_password
+
+S = ":test.server"
 
 OPER_PASSWORD = "open sesame"
 OPERS = f'''
@@ -67,7 +72,11 @@ async def until_closed(client):
 
 async def oper_up(client):
     msgs = await ask(client, f"OPER operuser :{OPER_PASSWORD}")
-    assert "381" in commands(msgs)
+    nick = msgs[0].params[0]
+    assert nick == (client.nick or nick)
+    assert show(msgs[0]) == f"{S} 381 {nick} :You are now an IRC operator"
+    assert len(msgs) == 2 and (msgs[1].command, msgs[1].params) == ("MODE", [nick, "+o"])
+    assert re.fullmatch(rf"{nick}!~\w+@127\.0\.0\.1", msgs[1].source)
 
 
 async def registration_burst(client, *lines):
@@ -95,7 +104,12 @@ async def test_welcome_burst_order(srv):
     while rest and rest[0] == "005":
         rest.pop(0)
     assert rest[0] == "251" and rest[-1] in ("376", "422")
-    assert msgs[0].params[0] == "burst"
+    assert shown(msgs[:2]) == [
+        f"{S} 001 burst :Welcome to the TestNet IRC Network burst!~burst@127.0.0.1",
+        f"{S} 002 burst :Your host is test.server, running version ircd-{__version__}"]
+    assert msgs[2].params[0] == "burst" and msgs[2].params[1].startswith("This server was created ")
+    assert show(msgs[3]) == f"{S} 004 burst test.server ircd-{__version__} Biow beIiklmnostv beIklov"
+    assert all(m.source == "test.server" and m.params[0] == "burst" for m in msgs)
 
 
 async def test_isupport_lines_are_well_formed(srv):
@@ -123,22 +137,23 @@ async def test_correct_password_registers(make_server):
     s = await make_server(server={"password": "letmein"})
     c = await s.client()
     msgs = await registration_burst(c, "PASS letmein", "NICK passer", "USER p * * :Real")
-    assert msgs[0].command == "001"
+    assert show(msgs[0]) == f"{S} 001 passer :Welcome to the TestNet IRC Network passer!~p@127.0.0.1"
+    assert msgs[-1].command == "376"
 
 
 async def test_missing_or_wrong_password_is_refused_with_error(make_server):
     """RFC 2812 3.1.1 and Modern PASS: without the password, or with a wrong one, there is
     no 001; the server SHOULD send 464 ERR_PASSWDMISMATCH and MUST close with ERROR."""
     s = await make_server(server={"password": "letmein"})
-    for lines in (["NICK nopass", "USER u * * :Real"],
-                  ["PASS wrong", "NICK badpass", "USER u * * :Real"],
-                  ["NICK late", "USER u * * :Real", "PASS letmein"]):   # PASS too late
+    for nick, lines in (("nopass", ["NICK nopass", "USER u * * :Real"]),
+                        ("badpass", ["PASS wrong", "NICK badpass", "USER u * * :Real"]),
+                        ("late", ["NICK late", "USER u * * :Real", "PASS letmein"])):  # too late
         c = await s.client()
         await c.send(*lines)
-        msgs = await until_closed(c)
-        got = commands(msgs)
-        assert "001" not in got and got[-1] == "ERROR"
-        assert "464" in got
+        assert shown(await until_closed(c)) == [
+            f"{S} 464 {nick} :Password incorrect",
+            "ERROR :Closing Link: 127.0.0.1 (Bad password)"]
+        assert s.state.find_user(nick) is None
 
 
 async def test_empty_realname_is_refused(srv):
@@ -146,11 +161,12 @@ async def test_empty_realname_is_refused(srv):
     461 ERR_NEEDMOREPARAMS (`<client> USER :Not enough parameters`)."""
     c = await srv.client()
     await c.send("NICK emptyreal", "USER username * * :")
-    m = await c.next_message()
-    assert m.command == "461" and m.params[:2] in (["*", "USER"], ["emptyreal", "USER"])
+    assert shown(await c.ping_pong()) == [f"{S} 461 emptyreal USER :Not enough parameters"]
     # the connection is still usable: a proper USER registers it
     msgs = await registration_burst(c, "USER username * * :Real Name")
-    assert msgs[0].command == "001"
+    assert show(msgs[0]) == (f"{S} 001 emptyreal :Welcome to the TestNet IRC Network "
+                             "emptyreal!~username@127.0.0.1")
+    assert srv.state.find_user("emptyreal").realname == "Real Name"
 
 
 async def test_nick_collisions_at_registration(srv):
@@ -159,15 +175,18 @@ async def test_nick_collisions_at_registration(srv):
     first = await srv.client("taken")
     c = await srv.client()
     await c.send("NICK taken", "USER u * * :Real")
-    assert (await c.next_message()).command == "433"
+    assert shown(await c.ping_pong()) == [f"{S} 433 * taken :Nickname is already in use"]
     a, b = await srv.client(), await srv.client()
     await a.send("NICK race")
     await b.send("NICK race")
     await a.send("USER u * * :Real")
     await b.send("USER u * * :Real")
-    first_a = (await a.next_message()).command
-    first_b = (await b.next_message()).command
-    assert sorted([first_a, first_b]) == ["001", "433"]
+    first_a = await a.next_message()
+    first_b = await b.next_message()
+    winner, loser = (first_a, first_b) if first_a.command == "001" else (first_b, first_a)
+    assert show(winner) == f"{S} 001 race :Welcome to the TestNet IRC Network race!~u@127.0.0.1"
+    # the loser's pending nick is "race" too, so the numeric is addressed to it
+    assert show(loser) == f"{S} 433 race race :Nickname is already in use"
     assert first.nick == "taken" and srv.state.find_user("taken") is not None
 
 
@@ -176,33 +195,35 @@ async def test_invalid_and_empty_nicks(srv):
     with 431 ERR_NONICKNAMEGIVEN; neither registers, a valid NICK afterwards does."""
     c = await srv.client()
     await c.send("NICK *", "USER u s e r")
-    assert (await c.next_message()).command == "432"
+    assert shown(await c.ping_pong()) == [f"{S} 432 * * :Erroneous nickname"]
     await c.send("NICK :")
-    assert (await c.next_message()).command == "431"
+    assert shown(await c.ping_pong()) == [f"{S} 431 * :No nickname given"]
     msgs = await registration_burst(c, "NICK valid")
-    assert msgs[0].command == "001"
+    assert show(msgs[0]) == f"{S} 001 valid :Welcome to the TestNet IRC Network valid!~u@127.0.0.1"
 
 
 async def test_nicklen(srv):
     """Modern NICKLEN: a nick exactly NICKLEN long may be set; a longer one is refused
     with 432 `<client> <nick> :Erroneous nickname`."""
     c = await srv.client("foo")
-    assert (await ask(c, "NICK " + "a" * 30))[0].params == ["a" * 30]
-    m = (await ask(c, "NICK " + "b" * 35))[0]
-    assert m.command == "432" and m.params[:2] == ["a" * 30, "b" * 35]
+    assert shown(await ask(c, "NICK " + "a" * 30)) == [f":foo!~foo@127.0.0.1 NICK {'a' * 30}"]
+    assert shown(await ask(c, "NICK " + "b" * 35)) == [
+        f"{S} 432 {'a' * 30} {'b' * 35} :Erroneous nickname"]
 
 
 async def test_nick_is_released_after_change_and_quit(srv):
     """RFC 1459 4.1.2: a nick a user left (by NICK or QUIT) may be taken by someone else,
     in any case."""
     a = await srv.client("alice")
-    await ask(a, "NICK malice")
+    assert shown(await ask(a, "NICK malice")) == [":alice!~alice@127.0.0.1 NICK malice"]
     b = await srv.client()
-    assert (await registration_burst(b, "NICK alice", "USER u s e r"))[0].command == "001"
+    assert show((await registration_burst(b, "NICK alice", "USER u s e r"))[0]) == \
+        f"{S} 001 alice :Welcome to the TestNet IRC Network alice!~u@127.0.0.1"
     await b.send("QUIT")
-    await until_closed(b)
+    assert shown(await until_closed(b)) == ["ERROR :Closing Link: 127.0.0.1 (Client Quit)"]
     c = await srv.client()
-    assert (await registration_burst(c, "NICK ALICE", "USER u s e r"))[0].command == "001"
+    assert show((await registration_burst(c, "NICK ALICE", "USER u s e r"))[0]) == \
+        f"{S} 001 ALICE :Welcome to the TestNet IRC Network ALICE!~u@127.0.0.1"
 
 
 async def test_nick_changes_seen_by_channel_and_noop_is_silent(srv):
@@ -215,13 +236,14 @@ async def test_nick_changes_seen_by_channel_and_noop_is_silent(srv):
     await join(b, "#test")
     await sync(a)
     msgs = await ask(a, "NICK Alice")
-    assert [(m.command, m.params) for m in msgs] == [("NICK", ["Alice"])]
-    assert [(m.command, m.params) for m in await b.ping_pong()] == [("NICK", ["Alice"])]
+    assert shown(msgs) == [":alice!~alice@127.0.0.1 NICK Alice"]
+    assert shown(await b.ping_pong()) == [":alice!~alice@127.0.0.1 NICK Alice"]
     assert await ask(a, "NICK Alice") == []
     assert await b.ping_pong() == []
-    assert commands(await ask(b, "NICK alice")) == ["433"]
+    assert shown(await ask(b, "NICK alice")) == [f"{S} 433 bob alice :Nickname is already in use"]
+    assert await a.ping_pong() == []
     await a.send("PRIVMSG bob :still bob")
-    assert (await b.expect("PRIVMSG")).params == ["bob", "still bob"]
+    assert show(await b.expect("PRIVMSG")) == ":Alice!~alice@127.0.0.1 PRIVMSG bob :still bob"
 
 
 async def test_quit_sends_error_and_closes(srv):
@@ -233,9 +255,8 @@ async def test_quit_sends_error_and_closes(srv):
     await join(q, "#chan")
     await sync(a)
     await q.send("QUIT :qux out")
-    assert commands(await until_closed(q))[-1] == "ERROR"
-    m = await a.expect("QUIT")
-    assert m.source.startswith("qux!") and "qux out" in m.params[0]
+    assert shown(await until_closed(q)) == ["ERROR :Closing Link: 127.0.0.1 (Quit: qux out)"]
+    assert shown(await a.ping_pong()) == [":qux!~qux@127.0.0.1 QUIT :Quit: qux out"]
 
 
 async def test_commands_before_registration(srv):
@@ -244,12 +265,11 @@ async def test_commands_before_registration(srv):
     421 ERR_UNKNOWNCOMMAND naming the command."""
     c = await srv.client()
     await c.send("JOIN #x")
-    assert (await c.next_message()).command == "451"
+    assert show(await c.next_message()) == f"{S} 451 * :You have not registered"
     await c.send("PING early")
-    assert (await c.next_message()).params[-1] == "early"
+    assert show(await c.next_message()) == f"{S} PONG test.server early"
     r = await srv.client("known")
-    m = (await ask(r, "FROBNICATE a b"))[0]
-    assert m.command == "421" and m.params[:2] == ["known", "FROBNICATE"]
+    assert shown(await ask(r, "FROBNICATE a b")) == [f"{S} 421 known FROBNICATE :Unknown command"]
 
 
 # == CAP ==================================================================================
@@ -261,10 +281,11 @@ async def test_cap_ls_301_and_empty_list(srv):
     c = await srv.client()
     await c.send("CAP LS")
     ls = await c.next_message()
-    assert ls.params[:2] == ["*", "LS"] and len(ls.params) == 3
+    assert (ls.source, ls.command, ls.params[:2], len(ls.params)) == ("test.server", "CAP",
+                                                                      ["*", "LS"], 3)
     assert "=" not in ls.params[2] and "multi-prefix" in ls.params[2].split()
     await c.send("CAP LIST")
-    assert (await c.next_message()).params == ["*", "LIST", ""]
+    assert show(await c.next_message()) == f"{S} CAP * LIST :"
 
 
 async def test_cap_req_nak_is_whole_and_exact(srv):
@@ -273,17 +294,17 @@ async def test_cap_req_nak_is_whole_and_exact(srv):
     for CAP END even after a NAK."""
     c = await srv.client()
     await c.send("CAP LS 302", "USER foo foo foo :foo", "NICK capper")
-    await c.expect("CAP")
+    ls = await c.expect("CAP")
+    assert ls.params[:2] == ["*", "LS"]
     for req in ("foo qux bar baz qux quux", "foo multi-prefix bar", "multi-prefix bar"):
         await c.send(f"CAP REQ :{req}")
-        m = await c.next_message()
-        assert m.command == "CAP" and m.params[1:] == ["NAK", req]
+        assert show(await c.next_message()) == f"{S} CAP * NAK :{req}"
     await c.send("CAP LIST")
-    assert "multi-prefix" not in (await c.next_message()).params[2].split()
+    assert show(await c.next_message()) == f"{S} CAP * LIST cap-notify"
     await c.send("CAP REQ :multi-prefix")
-    assert (await c.next_message()).params[1:] == ["ACK", "multi-prefix"]
+    assert show(await c.next_message()) == f"{S} CAP * ACK multi-prefix"
     msgs = await registration_burst(c, "CAP END")
-    assert msgs[0].command == "001"
+    assert show(msgs[0]) == f"{S} 001 capper :Welcome to the TestNet IRC Network capper!~foo@127.0.0.1"
 
 
 async def test_cap_removal_and_list(srv):
@@ -292,16 +313,13 @@ async def test_cap_removal_and_list(srv):
     messages carry no time tag."""
     sender = await srv.client("sender")
     c = await srv.client("bar", caps=["echo-message", "server-time"])
-    enabled = set((await ask(c, "CAP LIST"))[0].params[2].split()) - {"cap-notify"}
-    assert enabled == {"echo-message", "server-time"}
+    assert shown(await ask(c, "CAP LIST")) == [f"{S} CAP bar LIST :cap-notify echo-message server-time"]
     await sender.send("PRIVMSG bar :hi")
-    assert "time" in (await c.expect("PRIVMSG")).tags
-    ack = (await ask(c, "CAP REQ :-server-time"))[0]
-    assert ack.params[1:] == ["ACK", "-server-time"]
-    enabled = set((await ask(c, "CAP LIST"))[0].params[2].split()) - {"cap-notify"}
-    assert enabled == {"echo-message"}
+    assert show(await c.expect("PRIVMSG")) == "@time=* :sender!~sender@127.0.0.1 PRIVMSG bar hi"
+    assert shown(await ask(c, "CAP REQ :-server-time")) == [f"{S} CAP bar ACK -server-time"]
+    assert shown(await ask(c, "CAP LIST")) == [f"{S} CAP bar LIST :cap-notify echo-message"]
     await sender.send("PRIVMSG bar :hi again")
-    assert "time" not in (await c.expect("PRIVMSG")).tags
+    assert show(await c.expect("PRIVMSG")) == ":sender!~sender@127.0.0.1 PRIVMSG bar :hi again"
 
 
 async def test_cap_invalid_subcommand_and_end_after_registration(srv):
@@ -310,11 +328,10 @@ async def test_cap_invalid_subcommand_and_end_after_registration(srv):
     CAP END is then ignored."""
     c = await srv.client()
     await c.send("CAP FOO")
-    m = await c.next_message()
-    assert m.command == "410" and m.params[:2] == ["*", "FOO"]
+    assert show(await c.next_message()) == f"{S} 410 * FOO :Invalid CAP command"
     r = await srv.client("late")
     assert await ask(r, "CAP END") == []
-    assert (await ask(r, "CAP REQ :multi-prefix"))[0].params == ["late", "ACK", "multi-prefix"]
+    assert shown(await ask(r, "CAP REQ :multi-prefix")) == [f"{S} CAP late ACK multi-prefix"]
 
 
 async def test_cap_302_implies_cap_notify(srv):
@@ -322,9 +339,10 @@ async def test_cap_302_implies_cap_notify(srv):
     cap-notify."""
     c = await srv.client()
     await c.send("CAP LS 302")
-    await c.expect("CAP")
+    ls = await c.expect("CAP")
+    assert ls.params[:2] == ["*", "LS"] and "cap-notify" in ls.params[-1].split()
     await c.send("CAP LIST")
-    assert "cap-notify" in (await c.next_message()).params[2].split()
+    assert show(await c.next_message()) == f"{S} CAP * LIST cap-notify"
 
 
 # == message-tags, server-time, echo-message ==============================================
@@ -343,21 +361,22 @@ async def test_client_tags_relayed_only_to_message_tags_clients(srv):
     await sync(alice, bob, carol, dave)
 
     await alice.send("@+baz=bat;fizz=buzz PRIVMSG #test hi")
-    got = await bob.expect("PRIVMSG")
-    assert got.tags["+baz"] == "bat" and got.tags["msgid"] and "fizz" not in got.tags
-    assert (await carol.expect("PRIVMSG")).tags == {}
-    dave_msg = await dave.expect("PRIVMSG")
-    assert "time" in dave_msg.tags and "+baz" not in dave_msg.tags
+    assert await alice.ping_pong() == []
+    got, = await bob.ping_pong()
+    assert show(got) == "@+baz=bat;msgid=* :alice!~alice@127.0.0.1 PRIVMSG #test hi"
+    assert got.tags["msgid"]
+    assert shown(await carol.ping_pong()) == [":alice!~alice@127.0.0.1 PRIVMSG #test hi"]
+    assert shown(await dave.ping_pong()) == ["@time=* :alice!~alice@127.0.0.1 PRIVMSG #test hi"]
 
     await bob.send(r"@+buzz=fizz\:buzz;cat=dog;+steel=wootz TAGMSG #test")
-    echo = await bob.expect("TAGMSG")
-    relay = await alice.expect("TAGMSG")
+    echo, = await bob.ping_pong()
+    relay, = await alice.ping_pong()
     for m in (echo, relay):
-        assert m.params == ["#test"] and m.tags["+buzz"] == "fizz;buzz"
-        assert m.tags["+steel"] == "wootz" and "cat" not in m.tags
+        assert show(m) == "@+buzz=fizz;buzz;+steel=wootz;msgid=* :bob!~bob@127.0.0.1 TAGMSG #test"
+        assert m.tags["+buzz"] == "fizz;buzz"
     assert echo.tags["msgid"] == relay.tags["msgid"]
-    assert "TAGMSG" not in commands(await carol.ping_pong())
-    assert "TAGMSG" not in commands(await dave.ping_pong())
+    assert await carol.ping_pong() == []
+    assert await dave.ping_pong() == []
 
 
 async def test_tag_data_limit_on_messages(srv):
@@ -373,14 +392,15 @@ async def test_tag_data_limit_on_messages(srv):
     at_limit = "@foo=bar;+baz=%s TAGMSG #test" % ("a" * 4081,)
     assert at_limit.index("TAGMSG") == 4096
     await alice.send(at_limit)
-    echo = await alice.expect("TAGMSG")
-    relay = await bob.expect("TAGMSG")
-    assert echo.tags["+baz"] == relay.tags["+baz"] == "a" * 4081
+    echo, = await alice.ping_pong()
+    relay, = await bob.ping_pong()
+    for m in (echo, relay):
+        assert (m.source, m.command, m.params) == ("alice!~alice@127.0.0.1", "TAGMSG", ["#test"])
+        assert m.tags == {"+baz": "a" * 4081, "msgid": echo.tags["msgid"]}
 
     for line in ("@foo=bar;+baz=%s TAGMSG #test" % ("a" * 4082,),
                  "@foo=bar;+baz=%s PRIVMSG #test %s" % ("a" * 4082, "b" * 495)):
-        msgs = await ask(alice, line)
-        assert "417" in commands(msgs) and "TAGMSG" not in commands(msgs)
+        assert shown(await ask(alice, line)) == [f"{S} 417 alice :Input line was too long"]
         assert await bob.ping_pong() == []
 
 
@@ -389,7 +409,7 @@ async def test_tag_data_limit_on_any_line(srv):
     4094 bytes of tag data and MUST NOT process it."""
     c = await srv.client("pinger", caps=["message-tags"])
     await c.send("@a=%s PING toolong" % ("x" * 4100,))
-    assert (await c.next_message()).command == "417"
+    assert shown(await c.ping_pong()) == [f"{S} 417 pinger :Input line was too long"]  # no PONG
 
 
 async def test_echo_message_to_channel(srv):
@@ -404,10 +424,11 @@ async def test_echo_message_to_channel(srv):
         await join(b, chan)
         await sync(a)
         await a.send(f"{command} {chan} :hello everyone")
-        echo = await a.expect(command)
-        relay = await b.expect(command)
-        assert echo.params == relay.params == [chan, "hello everyone"]
-        assert "time" in echo.tags and "time" in relay.tags
+        echo, = await a.ping_pong()
+        relay, = await b.ping_pong()
+        for m in (echo, relay):
+            assert show(m) == (f"@msgid=*;time=* :e{command.lower()}!~e{command.lower()}@127.0.0.1 "
+                               f"{command} {chan} :hello everyone")
         assert echo.tags["msgid"] == relay.tags["msgid"]
 
 
@@ -419,11 +440,12 @@ async def test_direct_message_echo_with_label_and_tags(srv):
     bar = await srv.client("bar", caps=caps)
     qux = await srv.client("qux", caps=caps)
     await bar.send("@label=xyz;+example-client-tag=example-value PRIVMSG qux :hi there")
-    echo = await bar.expect("PRIVMSG")
-    delivery = await qux.expect("PRIVMSG")
-    assert echo.params == delivery.params == ["qux", "hi there"]
-    assert echo.tags["label"] == "xyz" and "label" not in delivery.tags
-    assert echo.tags["+example-client-tag"] == delivery.tags["+example-client-tag"]
+    echo, = await bar.ping_pong()
+    delivery, = await qux.ping_pong()
+    assert show(echo) == ("@+example-client-tag=example-value;label=xyz;msgid=* "
+                          ":bar!~bar@127.0.0.1 PRIVMSG qux :hi there")
+    assert show(delivery) == ("@+example-client-tag=example-value;msgid=* "
+                              ":bar!~bar@127.0.0.1 PRIVMSG qux :hi there")
     assert echo.tags["msgid"] == delivery.tags["msgid"]
 
 
@@ -433,8 +455,9 @@ async def test_tagmsg_echo_needs_message_tags(srv):
     a = await srv.client("echoonly", caps=["echo-message"])
     b = await srv.client("tagger", caps=["message-tags"])
     await a.send("@+typing=active TAGMSG tagger")
-    assert (await b.expect("TAGMSG")).tags["+typing"] == "active"
-    assert "TAGMSG" not in commands(await a.ping_pong())
+    assert await a.ping_pong() == []
+    assert shown(await b.ping_pong()) == [
+        "@+typing=active;msgid=* :echoonly!~echoonly@127.0.0.1 TAGMSG tagger"]
 
 
 async def test_server_time_format(srv):
@@ -443,6 +466,7 @@ async def test_server_time_format(srv):
     b = await srv.client("ticker")
     await b.send("PRIVMSG timer :tick")
     m = await a.expect("PRIVMSG")
+    assert show(m) == "@time=* :ticker!~ticker@127.0.0.1 PRIVMSG timer tick"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", m.tags["time"])
 
 
@@ -457,12 +481,14 @@ async def test_labeled_privmsg_to_several_users_is_batched(srv):
     foo = await srv.client("foo", caps=LABEL_CAPS)
     others = [await srv.client(n, caps=LABEL_CAPS) for n in ("bar", "carl", "alice")]
     await foo.send("@label=12345 PRIVMSG bar,carl,alice :hi")
-    start = await foo.next_message()
-    assert start.command == "BATCH" and start.tags["label"] == "12345"
-    assert start.params[1] == "labeled-response"
+    start, *body, end = await foo.ping_pong()
+    ref = start.params[0][1:]
+    assert show(start) == f"@label=12345 {S} BATCH +{ref} labeled-response"
+    assert shown(body) == [f"@batch={ref} :foo!~foo@127.0.0.1 PRIVMSG {n} hi"
+                           for n in ("bar", "carl", "alice")]
+    assert show(end) == f"{S} BATCH -{ref}"
     for o in others:
-        m = await o.expect("PRIVMSG")
-        assert m.tags == {}
+        assert shown(await o.ping_pong()) == [f":foo!~foo@127.0.0.1 PRIVMSG {o.nick} hi"]
 
 
 @pytest.mark.parametrize("command", ["PRIVMSG", "NOTICE", "TAGMSG"])
@@ -473,10 +499,11 @@ async def test_labeled_message_to_self(srv, command):
     foo = await srv.client("foo", caps=LABEL_CAPS + ["message-tags"])
     text = "" if command == "TAGMSG" else " :hi"
     await foo.send(f"@label=12345;+draft/react=x {command} foo{text}")
-    m1, m2 = await foo.next_message(), await foo.next_message()
-    assert [m1.command, m2.command] == [command, command]
-    assert [m.tags.get("label") for m in (m1, m2)].count("12345") == 1
-    assert "label" not in m1.tags or "label" not in m2.tags
+    msgs = await foo.ping_pong()
+    line = f":foo!~foo@127.0.0.1 {command} foo" + (" hi" if text else "")
+    assert sorted(shown(msgs)) == [f"@+draft/react=x;label=12345;msgid=* {line}",
+                                   f"@+draft/react=x;msgid=* {line}"]
+    assert msgs[0].tags["msgid"] == msgs[1].tags["msgid"]
 
 
 async def test_labeled_message_to_self_without_echo(srv):
@@ -486,9 +513,8 @@ async def test_labeled_message_to_self_without_echo(srv):
     response is a labeled ACK."""
     foo = await srv.client("foo", caps=["batch", "labeled-response"])
     await foo.send("@label=abc PRIVMSG foo :hi")
-    delivered, ack = await foo.next_message(), await foo.next_message()
-    assert delivered.command == "PRIVMSG" and "label" not in delivered.tags
-    assert ack.command == "ACK" and ack.tags == {"label": "abc"}
+    assert shown(await foo.ping_pong()) == [":foo!~foo@127.0.0.1 PRIVMSG foo hi",
+                                            f"@label=abc {S} ACK"]
 
 
 async def test_labeled_single_none_and_unknown(srv):
@@ -498,23 +524,22 @@ async def test_labeled_single_none_and_unknown(srv):
     c = await srv.client("lab", caps=["batch", "labeled-response", "message-tags",
                                       "server-time"])
     await c.send("@label=98765 PING adhoctestline")
-    pong = await c.next_message()
-    assert pong.command == "PONG" and pong.tags["label"] == "98765"
-    assert pong.params[-1] == "adhoctestline"
+    assert show(await c.next_message()) == f"@label=98765 {S} PONG test.server adhoctestline"
     await c.send("@label=98766 PONG adhoctestline")
-    ack = await c.next_message()
-    assert ack.command == "ACK" and ack.tags["label"] == "98766"
+    assert show(await c.next_message()) == f"@label=98766 {S} ACK"
     await c.send("@label=deadbeef NONEXISTENT_COMMAND")
-    m = await c.next_message()
-    assert m.command == "421" and m.tags["label"] == "deadbeef"
+    assert show(await c.next_message()) == \
+        f"@label=deadbeef {S} 421 lab NONEXISTENT_COMMAND :Unknown command"
     await c.send("@label=12345 JOIN #xyz")
-    msgs = await c.collect_until("366")
-    msgs.append(await c.next_message())
+    msgs = await c.ping_pong()
     start, end = msgs[0], msgs[-1]
-    assert start.command == "BATCH" and start.params[1] == "labeled-response"
     ref = start.params[0][1:]
-    assert re.fullmatch(r"[A-Za-z0-9-]+", ref) and end.params == ["-" + ref]
-    assert all(m.tags["batch"] == ref for m in msgs[1:-1])
+    assert re.fullmatch(r"[A-Za-z0-9-]+", ref)
+    assert shown(msgs) == [f"@label=12345 {S} BATCH +{ref} labeled-response",
+                           f"@batch={ref};time=* :lab!~lab@127.0.0.1 JOIN #xyz",
+                           f"@batch={ref} {S} 353 lab = #xyz @lab",
+                           f"@batch={ref} {S} 366 lab #xyz :End of /NAMES list.",
+                           f"{S} BATCH -{ref}"]
 
 
 # == Channel membership replies: multi-prefix, userhost-in-names, no-implicit-names =======
@@ -523,28 +548,29 @@ async def test_multi_prefix_in_names_and_who(srv):
     """IRCv3 multi-prefix: all prefixes, highest rank first, in NAMES and in WHO flags."""
     c = await srv.client("foo", caps=["multi-prefix"])
     await join(c, "#chan")
-    await ask(c, "MODE #chan +v foo")
-    names = (await ask(c, "NAMES #chan"))[0]
-    assert names.command == "353" and names.params[2:] == ["#chan", "@+foo"]
-    who = (await ask(c, "WHO #chan"))[0]
-    assert who.command == "352" and "@+" in who.params[6]
+    assert shown(await ask(c, "MODE #chan +v foo")) == [":foo!~foo@127.0.0.1 MODE #chan +v foo"]
+    assert shown(await ask(c, "NAMES #chan")) == [f"{S} 353 foo = #chan @+foo",
+                                                  f"{S} 366 foo #chan :End of /NAMES list."]
+    assert shown(await ask(c, "WHO #chan")) == [
+        f"{S} 352 foo #chan ~foo 127.0.0.1 test.server foo H@+ :0 Test User",
+        f"{S} 315 foo #chan :End of /WHO list."]
 
 
 async def test_userhost_in_names(srv):
     """IRCv3 userhost-in-names: NAMES entries are full nick!user@host masks."""
     c = await srv.client("uhn", caps=["userhost-in-names"])
     await join(c, "#uhn")
-    names = (await ask(c, "NAMES #uhn"))[0]
-    assert names.params[-1] == "@uhn!~uhn@127.0.0.1"
+    assert shown(await ask(c, "NAMES #uhn")) == [f"{S} 353 uhn = #uhn @uhn!~uhn@127.0.0.1",
+                                                 f"{S} 366 uhn #uhn :End of /NAMES list."]
 
 
 async def test_no_implicit_names(srv):
     """IRCv3 draft/no-implicit-names: JOIN is not followed by NAMES replies; an explicit
     NAMES still works."""
     c = await srv.client("quietjoin", caps=["draft/no-implicit-names"])
-    msgs = await ask(c, "JOIN #nin")
-    assert commands(msgs) == ["JOIN"]
-    assert commands(await ask(c, "NAMES #nin")) == ["353", "366"]
+    assert shown(await ask(c, "JOIN #nin")) == [":quietjoin!~quietjoi@127.0.0.1 JOIN #nin"]
+    assert shown(await ask(c, "NAMES #nin")) == [f"{S} 353 quietjoin = #nin @quietjoin",
+                                                 f"{S} 366 quietjoin #nin :End of /NAMES list."]
 
 
 # == away-notify, account-tag, account-notify, extended-join, chghost, setname ============
@@ -559,15 +585,17 @@ async def test_away_notify(srv):
     await join(bar, "#chan")
     await sync(foo)
     await bar.send("AWAY :i'm going away")
-    m = await foo.expect("AWAY")
-    assert m.source.startswith("bar!") and m.params == ["i'm going away"]
+    assert shown(await bar.ping_pong()) == [f"{S} 306 bar :You have been marked as being away"]
+    assert shown(await foo.ping_pong()) == [":bar!~bar@127.0.0.1 AWAY :i'm going away"]
     await bar.send("AWAY")
-    assert (await foo.expect("AWAY")).params == []
+    assert shown(await bar.ping_pong()) == [f"{S} 305 bar :You are no longer marked as being away"]
+    assert shown(await foo.ping_pong()) == [":bar!~bar@127.0.0.1 AWAY"]
     baz = await srv.client("baz")
     await ask(baz, "AWAY :already away")
     await join(baz, "#chan")
-    msgs = await foo.ping_pong()
-    assert commands(msgs) == ["JOIN", "AWAY"] and msgs[1].params == ["already away"]
+    assert shown(await foo.ping_pong()) == [":baz!~baz@127.0.0.1 JOIN #chan",
+                                            ":baz!~baz@127.0.0.1 AWAY :already away"]
+    assert shown(await bar.ping_pong()) == [":baz!~baz@127.0.0.1 JOIN #chan"]   # no away-notify
 
 
 async def test_account_tag_and_extended_join(srv):
@@ -578,13 +606,13 @@ async def test_account_tag_and_extended_join(srv):
     bar = await srv.client("bar", realname="Realname")
     await join(foo, "#chan")
     await join(bar, "#chan")
-    assert (await foo.expect("JOIN")).params == ["#chan", "*", "Realname"]
+    assert shown(await foo.ping_pong()) == [":bar!~bar@127.0.0.1 JOIN #chan * Realname"]
     srv.state.set_account(srv.state.find_user("bar"), "jilles")
     await bar.send("PRIVMSG foo :hi")
-    m = await foo.expect("PRIVMSG")
-    assert m.params == ["foo", "hi"] and m.tags["account"] == "jilles"
+    assert show(await foo.expect("PRIVMSG")) == "@account=jilles :bar!~bar@127.0.0.1 PRIVMSG foo hi"
     await ask(bar, "PART #chan", "JOIN #chan")
-    assert (await foo.expect("JOIN")).params == ["#chan", "jilles", "Realname"]
+    assert shown(await foo.ping_pong()) == [":bar!~bar@127.0.0.1 PART #chan",
+                                            ":bar!~bar@127.0.0.1 JOIN #chan jilles Realname"]
 
 
 async def test_chghost_to_capable_neighbours(srv):
@@ -598,9 +626,12 @@ async def test_chghost_to_capable_neighbours(srv):
     await join(target, "#chan")
     await sync(watcher)
     await op.send("CHGHOST target ~b vhost.example.com")
-    for c in (watcher, target):
-        m = await c.expect("CHGHOST")
-        assert m.source == "target!~target@127.0.0.1" and m.params == ["~b", "vhost.example.com"]
+    assert shown(await op.ping_pong()) == [
+        f"{S} NOTICE op :*** Changed the host of target to ~b@vhost.example.com"]
+    change = ":target!~target@127.0.0.1 CHGHOST ~b vhost.example.com"
+    assert shown(await watcher.ping_pong()) == [change]
+    assert shown(await target.ping_pong()) == [
+        change, f"{S} 396 target vhost.example.com :is now your displayed host"]
 
 
 async def test_chghost_fallback_for_clients_without_the_cap(srv):
@@ -612,13 +643,16 @@ async def test_chghost_fallback_for_clients_without_the_cap(srv):
     target = await srv.client("target")
     await join(target, "#chan")          # target created the channel: it is an operator
     await join(oldclient, "#chan")
+    await sync(target)
     await op.send("CHGHOST target ~b vhost.example.com")
-    quit_ = await oldclient.expect("QUIT")
-    assert quit_.source == "target!~target@127.0.0.1"
-    join_ = await oldclient.expect("JOIN")
-    assert join_.source == "target!~b@vhost.example.com" and join_.params[0] == "#chan"
-    mode = await oldclient.expect("MODE")
-    assert mode.params[:2] == ["#chan", "+o"] and mode.params[-1] == "target"
+    await op.ping_pong()
+    assert shown(await oldclient.ping_pong()) == [
+        ":target!~target@127.0.0.1 QUIT :Changing host",
+        ":target!~b@vhost.example.com JOIN #chan",
+        f"{S} MODE #chan +o target"]
+    # the user itself, without the capability, is only told its new host
+    assert shown(await target.ping_pong()) == [
+        f"{S} 396 target vhost.example.com :is now your displayed host"]
 
 
 async def test_setname(srv):
@@ -632,13 +666,14 @@ async def test_setname(srv):
         await join(c, "#chan")
     await sync(foo, bar, baz)
     await foo.send("SETNAME bar")
-    assert (await foo.expect("SETNAME")).params == ["bar"]
-    whois = [m for m in await ask(foo, "WHOIS foo") if m.command == "311"][0]
-    assert whois.params[-1] == "bar"
-    await sync(bar)
+    assert shown(await foo.ping_pong()) == [":foo!~foo@127.0.0.1 SETNAME bar"]
+    whois = [m for m in await ask(foo, "WHOIS foo") if m.command == "311"]
+    assert shown(whois) == [f"{S} 311 foo foo ~foo 127.0.0.1 * bar"]
+    assert shown(await bar.ping_pong()) == [":foo!~foo@127.0.0.1 SETNAME bar"]
     await foo.send("SETNAME qux")
-    assert (await bar.expect("SETNAME")).params == ["qux"]
-    assert "SETNAME" not in commands(await baz.ping_pong())
+    assert shown(await foo.ping_pong()) == [":foo!~foo@127.0.0.1 SETNAME qux"]
+    assert shown(await bar.ping_pong()) == [":foo!~foo@127.0.0.1 SETNAME qux"]
+    assert await baz.ping_pong() == []
 
 
 async def test_invite_notify(srv):
@@ -654,10 +689,10 @@ async def test_invite_notify(srv):
     await sync(watcher, plain)
     guest = await srv.client("guest")
     await op.send("INVITE guest #inv")
-    m = await watcher.expect("INVITE")
-    assert m.source.startswith("chanop!") and m.params == ["guest", "#inv"]
-    assert (await guest.expect("INVITE")).params == ["guest", "#inv"]
-    assert "INVITE" not in commands(await plain.ping_pong())
+    assert shown(await op.ping_pong()) == [f"{S} 341 chanop guest #inv"]
+    assert shown(await watcher.ping_pong()) == [":chanop!~chanop@127.0.0.1 INVITE guest #inv"]
+    assert shown(await guest.ping_pong()) == [":chanop!~chanop@127.0.0.1 INVITE guest #inv"]
+    assert await plain.ping_pong() == []
 
 
 # == MONITOR, extended-monitor ============================================================
@@ -669,15 +704,12 @@ async def test_monitor_online_offline(srv):
     foo = await srv.client("foo")
     bar = await srv.client("bar")
     msgs = await ask(foo, "MONITOR + bar,baz")
-    assert sorted(commands(msgs)) == ["730", "731"]
-    online = [m for m in msgs if m.command == "730"][0]
-    assert re.fullmatch(r"bar(!.*)?", online.params[1])
-    assert [m for m in msgs if m.command == "731"][0].params[1] == "baz"
+    assert shown(msgs) == [f"{S} 730 foo bar!~bar@127.0.0.1", f"{S} 731 foo baz"]
     await bar.send("QUIT :bye")
-    assert (await foo.expect("731")).params[1] == "bar"
+    assert show(await foo.expect("731")) == f"{S} 731 foo bar"
     again = await srv.client("bar")
-    assert (await foo.expect("730")).params[1].startswith("bar")
-    assert again.nick == "bar"
+    assert show(await foo.expect("730")) == f"{S} 730 foo bar!~bar@127.0.0.1"
+    assert again.nick == "bar" and await foo.ping_pong() == []
 
 
 async def test_monitor_remove_clear_list_status(srv):
@@ -685,21 +717,23 @@ async def test_monitor_remove_clear_list_status(srv):
     `MONITOR L` lists targets (732) then 733; `MONITOR S` gives 730/731 for each."""
     foo = await srv.client("foo")
     watcher2 = await srv.client("other")
-    await ask(foo, "MONITOR + qux")
-    await ask(watcher2, "MONITOR + qux")
+    assert shown(await ask(foo, "MONITOR + qux")) == [f"{S} 731 foo qux"]
+    assert shown(await ask(watcher2, "MONITOR + qux")) == [f"{S} 731 other qux"]
     assert await ask(watcher2, "MONITOR - qux") == []
     qux = await srv.client("qux")
-    assert commands(await foo.ping_pong()) == ["730"]
+    assert shown(await foo.ping_pong()) == [f"{S} 730 foo qux!~qux@127.0.0.1"]
     assert await watcher2.ping_pong() == []
-    assert commands(await ask(foo, "MONITOR + bazbat")) == ["731"]
+    assert shown(await ask(foo, "MONITOR + bazbat")) == [f"{S} 731 foo bazbat"]
     listed = await ask(foo, "MONITOR L")
-    assert listed[-1].command == "733"
-    names = {n for m in listed if m.command == "732" for n in m.params[1].split(",")}
-    assert names == {"qux", "bazbat"}
-    status = sorted(await ask(foo, "MONITOR S"), key=lambda m: m.command)
-    assert commands(status) == ["730", "731"]
+    assert show(listed[-1]) == f"{S} 733 foo :End of MONITOR list"
+    assert all(m.source == "test.server" and m.command == "732" and m.params[0] == "foo"
+               for m in listed[:-1])
+    names = [n for m in listed[:-1] for n in m.params[1].split(",")]
+    assert sorted(names) == ["bazbat", "qux"]
+    status = sorted(shown(await ask(foo, "MONITOR S")))
+    assert status == [f"{S} 730 foo qux!~qux@127.0.0.1", f"{S} 731 foo bazbat"]
     assert await ask(foo, "MONITOR C") == []
-    assert commands(await ask(foo, "MONITOR L")) == ["733"]
+    assert shown(await ask(foo, "MONITOR L")) == [f"{S} 733 foo :End of MONITOR list"]
     assert qux.nick == "qux"
 
 
@@ -709,16 +743,17 @@ async def test_monitor_forbids_masks_and_tracks_nick_changes(srv):
     731 with the current spelling."""
     bar = await srv.client("bar")
     msgs = await ask(bar, "MONITOR + *!username@127.0.0.1", "MONITOR + qux")
-    assert "730" not in commands(msgs)
+    assert shown(msgs) == [f"{S} 731 bar qux"]      # the mask is silently not watched
     baz = await srv.client("baz")
     assert await bar.ping_pong() == []
     await baz.send("NICK qux")
-    m = await bar.expect("730")
-    assert re.fullmatch(r"qux(!.*)?", m.params[1])
-    await ask(baz, "NICK QUX")
+    assert shown(await baz.ping_pong()) == [":baz!~baz@127.0.0.1 NICK qux"]
+    assert shown(await bar.ping_pong()) == [f"{S} 730 bar qux!~baz@127.0.0.1"]
+    assert shown(await ask(baz, "NICK QUX")) == [":qux!~baz@127.0.0.1 NICK QUX"]
     assert await bar.ping_pong() == []
     await baz.send("NICK bazbat")
-    assert (await bar.expect("731")).params[1] == "QUX"
+    assert shown(await baz.ping_pong()) == [":QUX!~baz@127.0.0.1 NICK bazbat"]
+    assert shown(await bar.ping_pong()) == [f"{S} 731 bar QUX"]
 
 
 async def test_extended_monitor(srv):
@@ -732,12 +767,11 @@ async def test_extended_monitor(srv):
     bar = await srv.client("bar", caps=["setname"])
     await sync(watcher, blind)
     await ask(bar, "AWAY :afk")
-    m = await watcher.expect("AWAY")
-    assert m.source.startswith("bar!") and m.params == ["afk"]
+    assert shown(await watcher.ping_pong()) == [":bar!~bar@127.0.0.1 AWAY afk"]
     await ask(bar, "AWAY")
-    assert (await watcher.expect("AWAY")).params == []
+    assert shown(await watcher.ping_pong()) == [":bar!~bar@127.0.0.1 AWAY"]
     await ask(bar, "SETNAME :new name")
-    assert (await watcher.expect("SETNAME")).params == ["new name"]
+    assert shown(await watcher.ping_pong()) == [":bar!~bar@127.0.0.1 SETNAME :new name"]
     assert await blind.ping_pong() == []
 
 
@@ -748,18 +782,22 @@ async def test_bot_mode(srv):
     335 RPL_WHOISBOT; WHO flags contain the letter; messages carry the `bot` tag for
     message-tags clients."""
     bot = await srv.client("botnick")
-    assert (await ask(bot, "MODE botnick +B"))[0].params == ["botnick", "+B"]
+    assert shown(await ask(bot, "MODE botnick +B")) == [":botnick!~botnick@127.0.0.1 MODE botnick +B"]
     user = await srv.client("usernick", caps=["message-tags"])
     whois = [m for m in await ask(user, "WHOIS botnick") if m.command == "335"]
-    assert len(whois) == 1 and whois[0].params[:2] == ["usernick", "botnick"]
+    assert shown(whois) == [f"{S} 335 usernick botnick :is a bot"]
     await join(bot, "#chan")
     await join(user, "#chan")
     who = [m for m in await ask(user, "WHO #chan") if m.command == "352"]
-    assert "B" in [m for m in who if m.params[5] == "botnick"][0].params[6]
+    assert sorted(shown(who)) == [
+        f"{S} 352 usernick #chan ~botnick 127.0.0.1 test.server botnick H@B :0 Test User",
+        f"{S} 352 usernick #chan ~usernick 127.0.0.1 test.server usernick H :0 Test User"]
     await bot.send("PRIVMSG #chan :beep boop")
-    assert "bot" in (await user.expect("PRIVMSG")).tags
+    assert show(await user.expect("PRIVMSG")) == \
+        "@bot;msgid=* :botnick!~botnick@127.0.0.1 PRIVMSG #chan :beep boop"
     await bot.send("PRIVMSG usernick :beep")
-    assert "bot" in (await user.expect("PRIVMSG")).tags
+    assert show(await user.expect("PRIVMSG")) == \
+        "@bot;msgid=* :botnick!~botnick@127.0.0.1 PRIVMSG usernick beep"
 
 
 async def test_invalid_utf8_is_refused(srv):
@@ -768,10 +806,10 @@ async def test_invalid_utf8_is_refused(srv):
     foo = await srv.client("foo")
     bar = await srv.client("bar")
     await foo.send("PRIVMSG bar hi")
-    assert (await bar.expect("PRIVMSG")).params == ["bar", "hi"]
+    assert show(await bar.expect("PRIVMSG")) == ":foo!~foo@127.0.0.1 PRIVMSG bar hi"
     await foo.send_raw(b"PRIVMSG bar hi\xaa\r\n")
-    m = await foo.next_message()
-    assert m.command == "FAIL" and m.params[:2] == ["PRIVMSG", "INVALID_UTF8"]
+    assert shown(await foo.ping_pong()) == [
+        f"{S} FAIL PRIVMSG INVALID_UTF8 :Message rejected, it contained invalid UTF-8"]
     assert await bar.ping_pong() == []
 
 
@@ -781,8 +819,8 @@ async def test_invalid_utf8_failure_is_labeled(srv):
     c = await srv.client("bar", caps=["batch", "echo-message", "labeled-response"])
     await join(c, "#qux")
     await c.send_raw(b"@label=xyz PRIVMSG #qux hi\xaa\r\n")
-    m = await c.next_message()
-    assert m.command == "FAIL" and m.tags.get("label") == "xyz"
+    assert shown(await c.ping_pong()) == [
+        f"@label=xyz {S} FAIL PRIVMSG INVALID_UTF8 :Message rejected, it contained invalid UTF-8"]
 
 
 # == WHO / WHOX ===========================================================================
@@ -797,10 +835,12 @@ async def who_setup(srv):
 
 
 def check_whoreply(m, flags, channel="*"):
-    assert m.command == "352"
-    assert m.params[:2] == ["otherNick", channel]
-    assert m.params[4:7] == ["test.server", "coolNick", flags]
-    assert re.fullmatch(r"[0-9]+ My UniqueReal Name", m.params[7])
+    assert show(m) == (f"{S} 352 otherNick {channel} ~coolnick 127.0.0.1 test.server coolNick "
+                       f"{flags} :0 My UniqueReal Name")
+
+
+def end_of_who(mask):
+    return f"{S} 315 otherNick {mask} :End of /WHO list."
 
 
 async def test_who_star_and_nick_masks(srv):
@@ -808,13 +848,16 @@ async def test_who_star_and_nick_masks(srv):
     over nicks give one 352 each; 315 echoes the mask exactly as sent."""
     cool, other = await who_setup(srv)
     msgs = await ask(other, "WHO *")
-    assert commands(msgs) == ["352", "352", "315"] and msgs[-1].params[1] == "*"
-    check_whoreply(sorted(msgs[:2], key=lambda m: m.params[5])[0], "H")
+    assert commands(msgs) == ["352", "352", "315"] and show(msgs[-1]) == end_of_who("*")
+    mine, theirs = sorted(msgs[:2], key=lambda m: m.params[5])
+    check_whoreply(mine, "H")
+    assert show(theirs) == (f"{S} 352 otherNick * ~othernic 127.0.0.1 test.server otherNick H "
+                            ":0 Test User")
     for mask in ("coolNick", "coolnick", "coolni*"):
         msgs = await ask(other, f"WHO {mask}")
         assert commands(msgs) == ["352", "315"]
         check_whoreply(msgs[0], "H")
-        assert msgs[1].params[1] == mask
+        assert show(msgs[1]) == end_of_who(mask)
 
 
 async def test_who_flags_away_oper_and_channel(srv):
@@ -825,13 +868,16 @@ async def test_who_flags_away_oper_and_channel(srv):
     await oper_up(cool)
     await ask(cool, "AWAY :be right back")
     msgs = await ask(other, "WHO coolNick")
+    assert len(msgs) == 2 and show(msgs[1]) == end_of_who("coolNick")
     check_whoreply(msgs[0], "G*")
     for mask in ("#chan", "#CHAN"):
         msgs = await ask(other, f"WHO {mask}")
-        assert commands(msgs) == ["352", "352", "315"] and msgs[-1].params[1] == mask
-        mine = [m for m in msgs[:2] if m.params[5] == "coolNick"][0]
+        assert commands(msgs) == ["352", "352", "315"] and show(msgs[-1]) == end_of_who(mask)
+        mine, theirs = sorted(msgs[:2], key=lambda m: m.params[5])
         check_whoreply(mine, "G*@", "#chan")
-    assert commands(await ask(other, "WHO idontexist")) == ["315"]
+        assert show(theirs) == (f"{S} 352 otherNick #chan ~othernic 127.0.0.1 test.server "
+                                "otherNick H :0 Test User")
+    assert shown(await ask(other, "WHO idontexist")) == [end_of_who("idontexist")]
 
 
 async def test_who_respects_invisibility_for_masks_only(srv):
@@ -840,11 +886,12 @@ async def test_who_respects_invisibility_for_masks_only(srv):
     evan = await srv.client("evan")
     await ask(evan, "MODE evan +i")
     shiv = await srv.client("shivaram")
-    assert commands(await ask(shiv, "WHO eva*")) == ["315"]
-    assert commands(await ask(shiv, "WHO evan")) == ["352", "315"]
+    reply = f"{S} 352 shivaram * ~evan 127.0.0.1 test.server evan H :0 Test User"
+    assert shown(await ask(shiv, "WHO eva*")) == [f"{S} 315 shivaram eva* :End of /WHO list."]
+    assert shown(await ask(shiv, "WHO evan")) == [reply, f"{S} 315 shivaram evan :End of /WHO list."]
     await join(evan, "#test")
     await join(shiv, "#test")
-    assert commands(await ask(shiv, "WHO eva*")) == ["352", "315"]
+    assert shown(await ask(shiv, "WHO eva*")) == [reply, f"{S} 315 shivaram eva* :End of /WHO list."]
 
 
 async def test_whox_fields_and_token(srv):
@@ -854,14 +901,18 @@ async def test_whox_fields_and_token(srv):
     cool, other = await who_setup(srv)
     for fields in ("tcuihsnfdlaor", "roaldfnshiuct"):
         msgs = await ask(other, f"WHO coolNick %{fields},123")
-        assert commands(msgs) == ["354", "315"]
+        assert commands(msgs) == ["354", "315"] and show(msgs[1]) == end_of_who("coolNick")
         p = msgs[0].params
+        assert msgs[0].source == "test.server"
         assert p[0] == "otherNick" and p[1] == "123" and p[2] in ("#chan", "*")
-        assert p[3] == "~coolnick" and p[6:8] == ["test.server", "coolNick"]
-        assert re.fullmatch(r"H@?", p[8]) and p[10].isdigit() and p[11] == "0"
-        assert p[13] == "My UniqueReal Name"
-    assert (await ask(other, "WHO coolNick %tn,321"))[0].params == ["otherNick", "321", "coolNick"]
-    assert (await ask(other, "WHO coolNick %na"))[0].params == ["otherNick", "coolNick", "0"]
+        # the IP is not shown to other users
+        assert p[3:8] == ["~coolnick", "255.255.255.255", "127.0.0.1", "test.server", "coolNick"]
+        assert re.fullmatch(r"H@?", p[8]) and p[9] == "0" and p[10].isdigit() and p[11] == "0"
+        assert p[12:] == ["n/a", "My UniqueReal Name"]
+    assert shown(await ask(other, "WHO coolNick %tn,321")) == [f"{S} 354 otherNick 321 coolNick",
+                                                               end_of_who("coolNick")]
+    assert shown(await ask(other, "WHO coolNick %na")) == [f"{S} 354 otherNick coolNick 0",
+                                                           end_of_who("coolNick")]
 
 
 # == WHOIS / WHOWAS =======================================================================
@@ -879,14 +930,17 @@ async def test_whois_numerics(srv):
     await ask(target, "AWAY :I'm on a break")
     for query in ("WHOIS nick2", "WHOIS test.server nick2", "WHOIS nick2 nick2"):
         msgs = await ask(asker, query)
-        assert msgs[-1].command == "318" and msgs[-1].params[:2] == ["nick1", "nick2"]
+        assert show(msgs[-1]) == f"{S} 318 nick1 nick2 :End of /WHOIS list."
         assert set(commands(msgs[:-1])) <= allowed
+        assert all(m.source == "test.server" and m.params[:2] == ["nick1", "nick2"] for m in msgs)
         by = {m.command: m for m in msgs}
-        assert by["311"].params[:2] == ["nick1", "nick2"] and by["311"].params[4] == "*"
-        assert by["311"].params[3] not in ("nick2", "~nick2")
+        assert len(by) == len(msgs)
+        assert show(by["311"]) == f"{S} 311 nick1 nick2 ~nick2 127.0.0.1 * :Test User"
         assert set(by["319"].params[2].split()) == {"@#chan1", "@#chan2"}
-        assert by["312"].params[2] == "test.server"
-        assert by["301"].params == ["nick1", "nick2", "I'm on a break"]
+        assert show(by["312"]) == f"{S} 312 nick1 nick2 test.server :Python IRC server"
+        assert show(by["301"]) == f"{S} 301 nick1 nick2 :I'm on a break"
+        assert int(by["317"].params[2]) < 5 and by["317"].params[3].isdigit()    # idle, signon
+        assert by["317"].params[4] == "seconds idle, signon time"
 
 
 async def test_whowas(srv):
@@ -904,21 +958,28 @@ async def test_whowas(srv):
                           ("WHOWAS nick2 2", both), ("WHOWAS nick2 0", both),
                           ("WHOWAS nick2 -1", both)):
         msgs = await ask(asker, query)
-        users = [m for m in msgs if m.command == "314"]
-        assert [m.params[2] for m in users] == idents
-        assert all(m.params[1] == "nick2" and m.params[4:] == ["*", "Realname"] for m in users)
-        assert set(commands(msgs)) <= {"314", "312", "369"} and msgs[-1].command == "369"
-        assert all(m.params[2] == "test.server" for m in msgs if m.command == "312")
-    msgs = await ask(asker, "WHOWAS nobody")
-    assert commands(msgs) == ["406", "369"] and msgs[1].params[:2] == ["nick1", "nobody"]
+        assert commands(msgs) == ["314", "312"] * len(idents) + ["369"]
+        assert shown(msgs[0::2]) == [f"{S} 314 nick1 nick2 {ident} 127.0.0.1 * Realname"
+                                     for ident in idents] + [f"{S} 369 nick1 nick2 :End of WHOWAS"]
+        for m in msgs[1::2]:
+            assert m.source == "test.server" and m.params[:3] == ["nick1", "nick2", "test.server"]
+            assert re.fullmatch(r"\w{3} \w{3} \d\d \d\d:\d\d:\d\d \d{4} UTC", m.params[3])
+    assert shown(await ask(asker, "WHOWAS nobody")) == [
+        f"{S} 406 nick1 nobody :There was no such nickname", f"{S} 369 nick1 nobody :End of WHOWAS"]
 
 
 # == LIST / ELIST =========================================================================
 
 async def list_names(client, line="LIST"):
+    """The channels a LIST shows, after checking the reply's frame and each entry's form."""
     msgs = await ask(client, line)
-    assert msgs[-1].command == "323"
-    assert set(commands(msgs)) <= {"321", "322", "323"}
+    nick = client.nick
+    assert show(msgs[0]) == f"{S} 321 {nick} Channel :Users  Name"
+    assert show(msgs[-1]) == f"{S} 323 {nick} :End of /LIST"
+    for m in msgs[1:-1]:
+        assert (m.source, m.command, m.params[0]) == ("test.server", "322", nick)
+        assert len(m.params) == 4 and m.params[2].isdigit()
+        assert re.fullmatch(r"\[\+[a-z]+\] .*", m.params[3])
     return {m.params[1] for m in msgs if m.command == "322"}
 
 
@@ -931,9 +992,11 @@ async def test_list_basics(srv):
     assert await list_names(bar) == set()
     await join(foo, "#chan")
     assert await list_names(bar) == {"#chan"}
+    assert shown(await ask(bar, "LIST"))[1:-1] == [f"{S} 322 bar #chan 1 :[+nt] "]
     assert await list_names(bar, "LIST #nonexistent") == set()
     await ask(foo, "MODE #chan +s")
     assert await list_names(foo) == {"#chan"}
+    assert shown(await ask(foo, "LIST"))[1:-1] == [f"{S} 322 foo #chan 1 :[+nst] "]
     assert await list_names(bar) == set()
 
 
@@ -961,6 +1024,8 @@ async def test_elist_creation_and_topic_time(srv):
     old = srv.state.find_channel("#old")
     old.created = Stamp(old.created.t - 180_000, old.created.sid)
     old.topic_time -= 180
+    assert shown(await ask(foo, "LIST C>2"))[1:-1] == [f"{S} 322 foo #old 1 :[+nt] First"]
+    assert shown(await ask(foo, "LIST T<2"))[1:-1] == [f"{S} 322 foo #new 1 :[+nt] Second"]
     for kind in ("C", "T"):
         assert await list_names(foo, f"LIST {kind}>2") == {"#old"}
         assert await list_names(foo, f"LIST {kind}<2") == {"#new"}
@@ -974,10 +1039,9 @@ async def test_join_replies(srv):
     the joiner, `=`/`*`/`@` symbol) and 366; joining again is harmless."""
     foo = await srv.client("foo")
     msgs = await ask(foo, "JOIN #chan")
-    assert commands(msgs) == ["JOIN", "353", "366"]
-    assert msgs[1].params == ["foo", "=", "#chan", "@foo"]
-    for m in await ask(foo, "JOIN #chan"):
-        assert m.command != "353" or m.params[3] == "@foo"
+    assert shown(msgs) == [":foo!~foo@127.0.0.1 JOIN #chan", f"{S} 353 foo = #chan @foo",
+                           f"{S} 366 foo #chan :End of /NAMES list."]
+    assert await ask(foo, "JOIN #chan") == []           # already there: nothing happens
 
 
 async def test_join_empty_and_too_long_names(srv):
@@ -985,12 +1049,11 @@ async def test_join_empty_and_too_long_names(srv):
     ISUPPORT CHANNELLEN is refused with 403 ERR_NOSUCHCHANNEL (a name exactly that long
     is fine)."""
     foo = await srv.client("foo")
-    assert commands(await ask(foo, "JOIN :")) == ["461"]
+    assert shown(await ask(foo, "JOIN :")) == [f"{S} 461 foo JOIN :Not enough parameters"]
     ok = "#" + "a" * 63
-    assert (await ask(foo, f"JOIN {ok}"))[0].params == [ok]
+    assert shown(await ask(foo, f"JOIN {ok}"))[0] == f":foo!~foo@127.0.0.1 JOIN {ok}"
     bad = "#" + "b" * 64
-    m = (await ask(foo, f"JOIN {bad}"))[0]
-    assert m.command == "403" and m.params[:2] == ["foo", bad]
+    assert shown(await ask(foo, f"JOIN {bad}")) == [f"{S} 403 foo {bad} :No such channel"]
 
 
 async def test_chanlimit(make_server):
@@ -998,8 +1061,8 @@ async def test_chanlimit(make_server):
     s = await make_server(limits={"flood_control": False, "max_channels": 3})
     foo = await s.client("foo")
     await join(foo, "#chan0", "#chan1", "#chan2")
-    m = (await ask(foo, "JOIN #chan"))[0]
-    assert m.command == "405" and m.params[:2] == ["foo", "#chan"]
+    assert shown(await ask(foo, "JOIN #chan")) == [
+        f"{S} 405 foo #chan :You have joined too many channels"]
 
 
 async def test_part(srv):
@@ -1008,14 +1071,14 @@ async def test_part(srv):
     442 (403 when it does not exist)."""
     bar = await srv.client("bar")
     baz = await srv.client("baz")
-    assert commands(await ask(bar, "PART #chan"))[0] in ("442", "403")
+    assert shown(await ask(bar, "PART #chan")) == [f"{S} 403 bar #chan :No such channel"]
     await join(bar, "#chan")
-    assert commands(await ask(baz, "PART #chan")) == ["442"]
+    assert shown(await ask(baz, "PART #chan")) == [f"{S} 442 baz #chan :You're not on that channel"]
     await join(baz, "#chan")
     await sync(bar)
     await bar.send("PART #chan :bye everyone")
-    assert (await bar.expect("PART")).params == ["#chan", "bye everyone"]
-    assert (await baz.expect("PART")).params == ["#chan", "bye everyone"]
+    assert shown(await bar.ping_pong()) == [":bar!~bar@127.0.0.1 PART #chan :bye everyone"]
+    assert shown(await baz.ping_pong()) == [":bar!~bar@127.0.0.1 PART #chan :bye everyone"]
 
 
 async def test_topic(srv):
@@ -1024,32 +1087,37 @@ async def test_topic(srv):
     answers an explicit query; an empty topic clears it; JOIN sends 332 and 333."""
     bar = await srv.client("bar")
     qux = await srv.client("qux")
-    assert commands(await ask(qux, "TOPIC #test"))[0] in ("403", "442")
+    assert shown(await ask(qux, "TOPIC #test")) == [f"{S} 403 qux #test :No such channel"]
     await join(bar, "#test")
     msgs = await ask(qux, "JOIN #test")
-    assert "331" not in commands(msgs)
-    assert commands(await ask(qux, "TOPIC #test")) == ["331"]
+    assert commands(msgs) == ["JOIN", "353", "366"]      # no 331 on JOIN
+    assert shown(await ask(qux, "TOPIC #test")) == [f"{S} 331 qux #test :No topic is set"]
     await sync(bar)
     await bar.send("TOPIC #test :new topic")
-    assert (await bar.expect("TOPIC")).params == ["#test", "new topic"]
-    assert (await qux.expect("TOPIC")).params == ["#test", "new topic"]
-    assert commands(await ask(qux, "TOPIC #test :mine")) == ["482"]
+    assert shown(await bar.ping_pong()) == [":bar!~bar@127.0.0.1 TOPIC #test :new topic"]
+    assert shown(await qux.ping_pong()) == [":bar!~bar@127.0.0.1 TOPIC #test :new topic"]
+    not_op = [f"{S} 482 qux #test :You're not a channel operator"]
+    assert shown(await ask(qux, "TOPIC #test :mine")) == not_op
     await ask(bar, "MODE #test +v qux")
     await sync(qux)
-    assert commands(await ask(qux, "TOPIC #test :mine")) == ["482"]
+    assert shown(await ask(qux, "TOPIC #test :mine")) == not_op
+    assert await bar.ping_pong() == []
     await ask(bar, "MODE #test -t")
     await sync(qux)
     await qux.send("TOPIC #test :T0P1C")
-    assert (await bar.expect("TOPIC")).params == ["#test", "T0P1C"]
-    await sync(qux)
+    assert shown(await qux.ping_pong()) == [":qux!~qux@127.0.0.1 TOPIC #test T0P1C"]
+    assert shown(await bar.ping_pong()) == [":qux!~qux@127.0.0.1 TOPIC #test T0P1C"]
     buzz = await srv.client("buzz")
     msgs = await ask(buzz, "JOIN #test")
-    assert [m.params for m in msgs if m.command == "332"] == [["buzz", "#test", "T0P1C"]]
-    assert commands(msgs).count("333") == 1
+    assert commands(msgs) == ["JOIN", "332", "333", "353", "366"]
+    assert show(msgs[1]) == f"{S} 332 buzz #test T0P1C"
+    assert msgs[2].params[:3] == ["buzz", "#test", "qux!~qux@127.0.0.1"] and msgs[2].params[3].isdigit()
     await sync(bar)
     await bar.send("TOPIC #test :")
-    assert (await qux.expect("TOPIC")).params == ["#test", ""]
-    assert "332" not in commands(await ask(await srv.client("late"), "JOIN #test"))
+    assert shown(await bar.ping_pong()) == [":bar!~bar@127.0.0.1 TOPIC #test :"]
+    assert shown(await qux.ping_pong()) == [":buzz!~buzz@127.0.0.1 JOIN #test",
+                                            ":bar!~bar@127.0.0.1 TOPIC #test :"]
+    assert commands(await ask(await srv.client("late"), "JOIN #test")) == ["JOIN", "353", "366"]
 
 
 async def test_names(srv):
@@ -1063,11 +1131,11 @@ async def test_names(srv):
     await sync(n1)
     msgs = await ask(n1, "NAMES #chan")
     assert commands(msgs) == ["353", "366"]
-    assert msgs[0].params[:3] == ["nick1", "=", "#chan"]
+    assert msgs[0].source == "test.server" and msgs[0].params[:3] == ["nick1", "=", "#chan"]
     assert re.fullmatch(r"(nick2 @nick1|@nick1 nick2)", msgs[0].params[3])
+    assert show(msgs[1]) == f"{S} 366 nick1 #chan :End of /NAMES list."
     for name in ("invalid", "#nonexisting"):
-        m = await ask(n1, f"NAMES {name}")
-        assert commands(m) == ["366"] and m[0].params[:2] == ["nick1", name]
+        assert shown(await ask(n1, f"NAMES {name}")) == [f"{S} 366 nick1 {name} :End of /NAMES list."]
 
 
 async def test_channel_casemapping(srv):
@@ -1078,9 +1146,11 @@ async def test_channel_casemapping(srv):
     for one, two, same in (("#Foo", "#foo", True), ("#F]|oo{", "#f}\\oo[", True),
                            ("#F}o\\o[", "#f]o|o{", True), ("#Bar", "#bara", False)):
         await join(foo, one)
-        await join(bar, two)
-        seen = "JOIN" in commands(await foo.ping_pong())
-        assert seen == same, (one, two)
+        joined = await ask(bar, f"JOIN {two}")
+        # one channel keeps the spelling of its creator
+        assert show(joined[0]) == f":bar!~bar@127.0.0.1 JOIN {one if same else two}", (one, two)
+        seen = await foo.ping_pong()
+        assert shown(seen) == ([f":bar!~bar@127.0.0.1 JOIN {one}"] if same else []), (one, two)
         await ask(foo, "JOIN 0")
         await ask(bar, "JOIN 0")
 
@@ -1095,23 +1165,22 @@ async def test_invite(srv):
     foo = await srv.client("foo")
     await join(foo, "#chan")
     await ask(foo, "MODE #chan +i")
-    assert commands(await ask(foo, "INVITE bar #chan")) == ["401"]
+    assert shown(await ask(foo, "INVITE bar #chan")) == [f"{S} 401 foo bar :No such nick/channel"]
     bar = await srv.client("bar")
-    assert commands(await ask(bar, "JOIN #chan")) == ["473"]
-    msgs = await ask(foo, "INVITE bar #chan")
-    assert msgs[0].command == "341" and msgs[0].params == ["foo", "bar", "#chan"]
-    inv = await bar.expect("INVITE")
-    assert inv.source.startswith("foo!") and inv.params == ["bar", "#chan"]
+    assert shown(await ask(bar, "JOIN #chan")) == [
+        f"{S} 473 bar #chan :Cannot join channel (+i) - you must be invited"]
+    assert shown(await ask(foo, "INVITE bar #chan")) == [f"{S} 341 foo bar #chan"]
+    assert shown(await bar.ping_pong()) == [":foo!~foo@127.0.0.1 INVITE bar #chan"]
     await join(bar, "#chan")
     await sync(foo)
-    assert commands(await ask(foo, "INVITE bar #chan"))[0] == "443"
+    assert shown(await ask(foo, "INVITE bar #chan")) == [f"{S} 443 foo bar #chan :is already on channel"]
     baz = await srv.client("baz")
-    m = (await ask(baz, "INVITE bar #chan"))[0]
-    assert m.command == "442" and m.params[:2] == ["baz", "#chan"]
+    assert shown(await ask(baz, "INVITE bar #chan")) == [f"{S} 442 baz #chan :You're not on that channel"]
     await ask(foo, "MODE #chan -o foo")
-    m = (await ask(foo, "INVITE baz #chan"))[0]
-    assert m.command == "482" and m.params[:2] == ["foo", "#chan"]
-    assert "INVITE" not in commands(await bar.ping_pong())
+    assert shown(await ask(foo, "INVITE baz #chan")) == [
+        f"{S} 482 foo #chan :You're not a channel operator"]
+    assert shown(await bar.ping_pong()) == [":foo!~foo@127.0.0.1 MODE #chan -o foo"]   # no INVITE
+    assert await baz.ping_pong() == []
 
 
 async def test_invite_unopped_and_ban_override(srv):
@@ -1121,11 +1190,15 @@ async def test_invite_unopped_and_ban_override(srv):
     await join(alice, "#alice")
     await ask(alice, "MODE #alice +b bob!*@*", "MODE #alice -o alice")
     bob = await srv.client("bob")
-    assert "474" in commands(await ask(bob, "JOIN #alice"))
-    assert commands(await ask(alice, "INVITE bob #alice")) == ["341"]
-    assert "JOIN" in commands(await ask(bob, "JOIN #alice"))
+    banned = [f"{S} 474 bob #alice :Cannot join channel (+b) - you are banned"]
+    assert shown(await ask(bob, "JOIN #alice")) == banned
+    assert shown(await ask(alice, "INVITE bob #alice")) == [f"{S} 341 alice bob #alice"]
+    assert shown(await ask(bob, "JOIN #alice")) == [":alice!~alice@127.0.0.1 INVITE bob #alice",
+                                                    ":bob!~bob@127.0.0.1 JOIN #alice",
+                                                    f"{S} 353 bob = #alice :alice bob",
+                                                    f"{S} 366 bob #alice :End of /NAMES list."]
     await ask(bob, "PART #alice")
-    assert "474" in commands(await ask(bob, "JOIN #alice"))
+    assert shown(await ask(bob, "JOIN #alice")) == banned
 
 
 async def test_kick(srv):
@@ -1139,20 +1212,24 @@ async def test_kick(srv):
         await join(c, "#chan")
     await sync(foo, bar)
     await foo.send("KICK #chan bar :bye")
-    for c in (bar, baz):
-        assert (await c.expect("KICK")).params == ["#chan", "bar", "bye"]
+    for c in (foo, bar, baz):
+        assert shown(await c.ping_pong()) == [":foo!~foo@127.0.0.1 KICK #chan bar bye"]
+    assert srv.state.find_user("bar") not in srv.state.find_channel("#chan").members
     await join(bar, "#chan")
     await sync(foo, baz)
     await foo.send("KICK #chan bar")
-    assert (await baz.expect("KICK")).params == ["#chan", "bar", "foo"]
+    assert shown(await foo.ping_pong()) == [":foo!~foo@127.0.0.1 KICK #chan bar foo"]
+    assert shown(await baz.ping_pong()) == [":foo!~foo@127.0.0.1 KICK #chan bar foo"]
     qux = await srv.client("qux")
-    assert commands(await ask(qux, "KICK #chan baz"))[0] in ("442", "482", "403")
-    assert commands(await ask(baz, "KICK #chan foo")) == ["482"]
+    assert shown(await ask(qux, "KICK #chan baz")) == [f"{S} 442 qux #chan :You're not on that channel"]
+    assert shown(await ask(baz, "KICK #chan foo")) == [f"{S} 482 baz #chan :You're not a channel operator"]
+    assert await foo.ping_pong() == []
     await ask(foo, "MODE #chan +o baz")
     await sync(baz)
     await baz.send("KICK #chan foo")
-    assert (await foo.expect("KICK")).params[1] == "foo"
-    assert commands(await ask(qux, "KICK #nochan qux")) == ["403"]
+    assert shown(await baz.ping_pong()) == [":baz!~baz@127.0.0.1 KICK #chan foo baz"]
+    assert shown(await foo.ping_pong()) == [":baz!~baz@127.0.0.1 KICK #chan foo baz"]
+    assert shown(await ask(qux, "KICK #nochan qux")) == [f"{S} 403 qux #nochan :No such channel"]
 
 
 @pytest.mark.parametrize("line", ["KICK #chan bar,baz :bye", "KICK #chan,#chan bar,baz :bye"])
@@ -1165,12 +1242,13 @@ async def test_kick_several_targets(srv, line):
         await join(c, "#chan")
     await sync(*clients)
     await clients[0].send(line)
-    kicks = [await clients[3].expect("KICK"), await clients[3].expect("KICK")]
-    assert sorted(k.params[1] for k in kicks) == ["bar", "baz"]
-    assert all(k.params[0] == "#chan" and k.params[2] == "bye" for k in kicks)
+    kicks = [":foo!~foo@127.0.0.1 KICK #chan bar bye", ":foo!~foo@127.0.0.1 KICK #chan baz bye"]
+    assert shown(await clients[0].ping_pong()) == kicks
+    assert shown(await clients[3].ping_pong()) == kicks
     # two channels for three nicks is neither form
-    await sync(clients[0])
-    assert commands(await ask(clients[0], "KICK #chan,#chan qux,foo,bar :x")) == ["461"]
+    assert shown(await ask(clients[0], "KICK #chan,#chan qux,foo,bar :x")) == [
+        f"{S} 461 foo KICK :Not enough parameters"]
+    assert await clients[3].ping_pong() == []
 
 
 # == MODE =================================================================================
@@ -1181,15 +1259,16 @@ async def test_channel_mode_query_and_clear(srv):
     string is just `+`."""
     op = await srv.client("chanop")
     await join(op, "#chan")
-    await ask(op, "MODE #chan +int")
+    # +n and +t are already set: only the change (+i) is echoed
+    assert shown(await ask(op, "MODE #chan +int")) == [":chanop!~chanop@127.0.0.1 MODE #chan +i"]
     msgs = await ask(op, "MODE #chan")
     assert commands(msgs) == ["324", "329"]
-    modes = msgs[0].params[2]
-    assert modes[0] == "+" and {"i", "n", "t"} <= set(modes[1:])
-    echo = (await ask(op, f"MODE #chan -{modes[1:]}"))[0]
-    assert echo.command == "MODE" and echo.params[1][0] == "-"
-    assert set(echo.params[1][1:]) == set(modes[1:])
-    assert (await ask(op, "MODE #chan"))[0].params == ["chanop", "#chan", "+"]
+    assert show(msgs[0]) == f"{S} 324 chanop #chan +int"
+    created = msgs[1].params[2]
+    assert show(msgs[1]) == f"{S} 329 chanop #chan {created}" and created.isdigit()
+    assert shown(await ask(op, "MODE #chan -int")) == [":chanop!~chanop@127.0.0.1 MODE #chan -int"]
+    assert shown(await ask(op, "MODE #chan")) == [f"{S} 324 chanop #chan +",
+                                                  f"{S} 329 chanop #chan {created}"]
 
 
 async def test_channel_operator_mode_errors(srv):
@@ -1203,14 +1282,19 @@ async def test_channel_operator_mode_errors(srv):
     await join(plain, "#chan", "#unrelated")
     await join(other, "#unrelated")
     await sync(op, plain)
-    assert commands(await ask(plain, "MODE #chan +o unprivileged")) == ["482"]
-    assert commands(await ask(op, "MODE #chan +o unrelated")) == ["441"]
-    assert commands(await ask(op, "MODE #chan +o nobody")) == ["401"]
-    assert commands(await ask(op, "MODE #nonexistentchan +o chanop")) == ["403"]
-    assert commands(await ask(op, "MODE #unrelated +o unprivileged"))[0] in ("442", "482")
+    assert shown(await ask(plain, "MODE #chan +o unprivileged")) == [
+        f"{S} 482 unprivileged #chan :You're not a channel operator"]
+    assert shown(await ask(op, "MODE #chan +o unrelated")) == [
+        f"{S} 441 chanop unrelated #chan :They aren't on that channel"]
+    assert shown(await ask(op, "MODE #chan +o nobody")) == [f"{S} 401 chanop nobody :No such nick/channel"]
+    assert shown(await ask(op, "MODE #nonexistentchan +o chanop")) == [
+        f"{S} 403 chanop #nonexistentchan :No such channel"]
+    assert shown(await ask(op, "MODE #unrelated +o unprivileged")) == [
+        f"{S} 482 chanop #unrelated :You're not a channel operator"]
+    assert await plain.ping_pong() == [] and await other.ping_pong() == []
     msgs = await ask(op, "MODE #chan +o unprivileged")
-    assert [(m.command, m.params) for m in msgs] == [("MODE", ["#chan", "+o", "unprivileged"])]
-    assert (await plain.expect("MODE")).params == ["#chan", "+o", "unprivileged"]
+    assert shown(msgs) == [":chanop!~chanop@127.0.0.1 MODE #chan +o unprivileged"]
+    assert shown(await plain.ping_pong()) == [":chanop!~chanop@127.0.0.1 MODE #chan +o unprivileged"]
 
 
 @pytest.mark.parametrize("key", ["passphrase with spaces", "long" * 100, ""])
@@ -1221,14 +1305,10 @@ async def test_key_validation(srv, key):
     bar = await srv.client("bar")
     await join(bar, "#chan")
     msgs = await ask(bar, f"MODE #chan +k :{key}")
-    got = commands(msgs)
-    assert "400" not in got and "MODE" not in got
-    assert set(got) & {"696", "525"}
-    for m in msgs:
-        if m.command == "696":
-            assert m.params[:4] == ["bar", "#chan", "k", "*"]
+    assert shown(msgs) == [f"{S} 525 bar #chan :Key is not well-formed"]
+    assert srv.state.find_channel("#chan").key is None
     foo = await srv.client("foo")
-    assert "JOIN" in commands(await ask(foo, "JOIN #chan"))
+    assert commands(await ask(foo, "JOIN #chan")) == ["JOIN", "353", "366"]
 
 
 async def test_key_mode(srv):
@@ -1236,12 +1316,14 @@ async def test_key_mode(srv):
     does not join; with the key it does."""
     bar = await srv.client("bar")
     await join(bar, "#chan")
-    await ask(bar, "MODE #chan +k beer")
+    assert shown(await ask(bar, "MODE #chan +k beer")) == [":bar!~bar@127.0.0.1 MODE #chan +k beer"]
     qux = await srv.client("qux")
     for line in ("JOIN #chan", "JOIN #chan bees"):
-        got = commands(await ask(qux, line))
-        assert "475" in got and "JOIN" not in got
-    assert commands(await ask(qux, "JOIN #chan beer"))[0] == "JOIN"
+        assert shown(await ask(qux, line)) == [
+            f"{S} 475 qux #chan :Cannot join channel (+k) - bad key"]
+    assert shown(await ask(qux, "JOIN #chan beer")) == [":qux!~qux@127.0.0.1 JOIN #chan",
+                                                        f"{S} 353 qux = #chan :@bar qux",
+                                                        f"{S} 366 qux #chan :End of /NAMES list."]
 
 
 async def test_limit_mode(srv):
@@ -1250,18 +1332,21 @@ async def test_limit_mode(srv):
     an invitation bypasses the limit."""
     op = await srv.client("chanop")
     await join(op, "#chan")
-    assert (await ask(op, "MODE #chan +l 1"))[0].params == ["#chan", "+l", "1"]
+    full = "Cannot join channel (+l) - channel is full"
+    assert shown(await ask(op, "MODE #chan +l 1")) == [":chanop!~chanop@127.0.0.1 MODE #chan +l 1"]
     u2 = await srv.client("user2")
-    msgs = await ask(u2, "JOIN #chan")
-    assert commands(msgs) == ["471"] and msgs[0].params[:2] == ["user2", "#chan"]
-    assert (await ask(op, "MODE #chan -l"))[0].params == ["#chan", "-l"]
+    assert shown(await ask(u2, "JOIN #chan")) == [f"{S} 471 user2 #chan :{full}"]
+    assert shown(await ask(op, "MODE #chan -l")) == [":chanop!~chanop@127.0.0.1 MODE #chan -l"]
     await join(u2, "#chan")
-    await ask(op, "MODE #chan +l 1")
+    assert shown(await ask(op, "MODE #chan +l 1")) == [":user2!~user2@127.0.0.1 JOIN #chan",
+                                                       ":chanop!~chanop@127.0.0.1 MODE #chan +l 1"]
+    assert len(srv.state.find_channel("#chan").members) == 2     # lowering keeps members
     u3 = await srv.client("user3")
-    assert commands(await ask(u3, "JOIN #chan")) == ["471"]
-    await ask(op, "INVITE user3 #chan")
-    await u3.expect("INVITE")
-    assert commands(await ask(u3, "JOIN #chan"))[0] == "JOIN"
+    assert shown(await ask(u3, "JOIN #chan")) == [f"{S} 471 user3 #chan :{full}"]
+    assert shown(await ask(op, "INVITE user3 #chan")) == [f"{S} 341 chanop user3 #chan"]
+    msgs = await ask(u3, "JOIN #chan")
+    assert shown(msgs[:2]) == [":chanop!~chanop@127.0.0.1 INVITE user3 #chan",
+                               ":user3!~user3@127.0.0.1 JOIN #chan"]
 
 
 @pytest.mark.parametrize("limit", ["0", "-1", "abc", ""])
@@ -1271,12 +1356,13 @@ async def test_limit_invalid_values(srv, limit):
     op = await srv.client("chanop")
     await join(op, "#chan")
     msgs = await ask(op, f"MODE #chan +l :{limit}")
-    for m in msgs:
-        assert m.command == "696"
-        assert len(m.params) == 5 and m.params[:3] == ["chanop", "#chan", "l"]
+    assert shown(msgs) == [f"{S} 696 chanop #chan l {limit or '*'} "
+                           ":Invalid limit mode parameter, it must be a positive number"]
+    assert srv.state.find_channel("#chan").limit is None
+    clients = []
     for nick in ("user2", "user3"):
-        c = await srv.client(nick)
-        assert commands(await ask(c, "JOIN #chan"))[0] == "JOIN"
+        clients.append(await srv.client(nick))
+        assert commands(await ask(clients[-1], "JOIN #chan")) == ["JOIN", "353", "366"]
 
 
 async def test_ban_mode(srv):
@@ -1284,14 +1370,18 @@ async def test_ban_mode(srv):
     mask equal under the casemapping lets the user in."""
     op = await srv.client("chanop")
     await join(op, "#chan")
-    assert commands(await ask(op, "MODE #chan +b BAR!*@*")) == ["MODE"]
+    assert shown(await ask(op, "MODE #chan +b BAR!*@*")) == [":chanop!~chanop@127.0.0.1 MODE #chan +b BAR!*@*"]
     bar = await srv.client("Bar")
-    assert commands(await ask(bar, "JOIN #chan")) == ["474"]
-    assert commands(await ask(op, "MODE #chan -b bar!*@*")) == ["MODE"]
-    assert commands(await ask(bar, "JOIN #chan"))[0] == "JOIN"
-    await ask(op, "MODE #chan +b a[b]!*@*")
-    assert (await ask(op, "MODE #chan -b A{B}!*@*"))[0].params == ["#chan", "-b", "a[b]!*@*"]
-    assert commands(await ask(op, "MODE #chan +b")) == ["368"]
+    assert shown(await ask(bar, "JOIN #chan")) == [
+        f"{S} 474 Bar #chan :Cannot join channel (+b) - you are banned"]
+    # the removal names the mask as it is stored
+    assert shown(await ask(op, "MODE #chan -b bar!*@*")) == [":chanop!~chanop@127.0.0.1 MODE #chan -b BAR!*@*"]
+    assert commands(await ask(bar, "JOIN #chan")) == ["JOIN", "353", "366"]
+    assert shown(await ask(op, "MODE #chan +b a[b]!*@*")) == [
+        ":Bar!~bar@127.0.0.1 JOIN #chan", ":chanop!~chanop@127.0.0.1 MODE #chan +b a[b]!*@*"]
+    assert shown(await ask(op, "MODE #chan -b A{B}!*@*")) == [
+        ":chanop!~chanop@127.0.0.1 MODE #chan -b a[b]!*@*"]
+    assert shown(await ask(op, "MODE #chan +b")) == [f"{S} 368 chanop #chan :End of channel ban list"]
 
 
 async def test_invite_exception_mode(srv):
@@ -1302,17 +1392,19 @@ async def test_invite_exception_mode(srv):
     await join(op, "#chan")
     await ask(op, "MODE #chan +i")
     bar = await srv.client("Bar")
-    assert commands(await ask(bar, "JOIN #chan")) == ["473"]
-    assert (await ask(op, "MODE #chan +I bar!*@*"))[0].params == ["#chan", "+I", "bar!*@*"]
+    refused = [f"{S} 473 Bar #chan :Cannot join channel (+i) - you must be invited"]
+    assert shown(await ask(bar, "JOIN #chan")) == refused
+    assert shown(await ask(op, "MODE #chan +I bar!*@*")) == [":chanop!~chanop@127.0.0.1 MODE #chan +I bar!*@*"]
     listed = await ask(op, "MODE #chan +I")
     assert commands(listed) == ["346", "347"]
-    assert listed[0].params[:3] == ["chanop", "#chan", "bar!*@*"]
-    assert re.fullmatch(r"chanop(!.*@.*)?", listed[0].params[3]) and listed[0].params[4].isdigit()
-    assert commands(await ask(bar, "JOIN #chan"))[0] == "JOIN"
+    stamp = listed[0].params[4]
+    assert show(listed[0]) == f"{S} 346 chanop #chan bar!*@* chanop!~chanop@127.0.0.1 {stamp}"
+    assert stamp.isdigit() and show(listed[1]) == f"{S} 347 chanop #chan :End of channel invite list"
+    assert commands(await ask(bar, "JOIN #chan")) == ["JOIN", "353", "366"]
     await ask(bar, "PART #chan")
     await sync(op)
-    assert (await ask(op, "MODE #chan -I bar!*@*"))[0].params == ["#chan", "-I", "bar!*@*"]
-    assert commands(await ask(bar, "JOIN #chan")) == ["473"]
+    assert shown(await ask(op, "MODE #chan -I bar!*@*")) == [":chanop!~chanop@127.0.0.1 MODE #chan -I bar!*@*"]
+    assert shown(await ask(bar, "JOIN #chan")) == refused
 
 
 async def test_moderated_and_no_external(srv):
@@ -1321,19 +1413,22 @@ async def test_moderated_and_no_external(srv):
     op = await srv.client("chanop")
     baz = await srv.client("baz")
     await join(op, "#chan")
-    assert commands(await ask(baz, "PRIVMSG #chan :outside")) == ["404"]
+    assert shown(await ask(baz, "PRIVMSG #chan :outside")) == [
+        f"{S} 404 baz #chan :Cannot send to channel (no external messages, +n)"]
+    assert await op.ping_pong() == []
     await ask(op, "MODE #chan -n")
-    await baz.send("PRIVMSG #chan :outside ok")
-    assert (await op.expect("PRIVMSG")).params == ["#chan", "outside ok"]
+    assert await ask(baz, "PRIVMSG #chan :outside ok") == []
+    assert shown(await op.ping_pong()) == [":baz!~baz@127.0.0.1 PRIVMSG #chan :outside ok"]
     await ask(op, "MODE #chan +m")
     await join(baz, "#chan")
     await sync(op)
-    assert commands(await ask(baz, "PRIVMSG #chan :hi from baz")) == ["404"]
+    assert shown(await ask(baz, "PRIVMSG #chan :hi from baz")) == [
+        f"{S} 404 baz #chan :Cannot send to channel (moderated, +m)"]
     assert await op.ping_pong() == []
     await ask(op, "MODE #chan +v baz")
     await sync(baz)
-    await baz.send("PRIVMSG #chan :hi again from baz")
-    assert (await op.expect("PRIVMSG")).params == ["#chan", "hi again from baz"]
+    assert await ask(baz, "PRIVMSG #chan :hi again from baz") == []
+    assert shown(await op.ping_pong()) == [":baz!~baz@127.0.0.1 PRIVMSG #chan :hi again from baz"]
 
 
 async def test_user_mode_replies(srv):
@@ -1341,11 +1436,12 @@ async def test_user_mode_replies(srv):
     +i is echoed; an unknown letter is 501."""
     c = await srv.client("moder")
     other = await srv.client("other")
-    assert commands(await ask(c, "MODE moder")) == ["221"]
-    assert commands(await ask(c, "MODE other")) == ["502"]
-    assert (await ask(c, "MODE moder +i"))[0].params == ["moder", "+i"]
-    assert "501" in commands(await ask(c, "MODE moder +Z"))
-    assert other.nick == "other"
+    assert shown(await ask(c, "MODE moder")) == [f"{S} 221 moder +"]
+    assert shown(await ask(c, "MODE other")) == [f"{S} 502 moder :Can't change mode for other users"]
+    assert shown(await ask(c, "MODE moder +i")) == [":moder!~moder@127.0.0.1 MODE moder +i"]
+    assert shown(await ask(c, "MODE moder +Z")) == [f"{S} 501 moder :Unknown MODE flag"]
+    assert shown(await ask(c, "MODE moder")) == [f"{S} 221 moder +i"]
+    assert other.nick == "other" and await other.ping_pong() == []
 
 
 # == PRIVMSG / NOTICE / STATUSMSG =========================================================
@@ -1359,15 +1455,14 @@ async def test_privmsg_basics(srv):
     await join(foo, "#chan")
     await join(bar, "#chan")
     await sync(foo)
-    await ask(foo, "PRIVMSG #chan :hello there")
-    msgs = await bar.ping_pong()
-    assert [(m.command, m.params) for m in msgs] == [("PRIVMSG", ["#chan", "hello there"])]
-    await foo.send("PRIVMSG bar :hey there!")
-    assert (await bar.expect("PRIVMSG")).params == ["bar", "hey there!"]
-    m = (await ask(foo, "PRIVMSG nobody :hey"))[0]
-    assert m.command == "401" and m.params[:2] == ["foo", "nobody"]
-    assert commands(await ask(foo, "PRIVMSG #nonexistent :hi"))[0] in ("401", "403", "404")
-    assert commands(await ask(foo, "PRIVMSG #chan :")) == ["412"]
+    assert await ask(foo, "PRIVMSG #chan :hello there") == []
+    assert shown(await bar.ping_pong()) == [":foo!~foo@127.0.0.1 PRIVMSG #chan :hello there"]
+    assert await ask(foo, "PRIVMSG bar :hey there!") == []
+    assert shown(await bar.ping_pong()) == [":foo!~foo@127.0.0.1 PRIVMSG bar :hey there!"]
+    assert shown(await ask(foo, "PRIVMSG nobody :hey")) == [f"{S} 401 foo nobody :No such nick/channel"]
+    assert shown(await ask(foo, "PRIVMSG #nonexistent :hi")) == [
+        f"{S} 403 foo #nonexistent :No such channel"]
+    assert shown(await ask(foo, "PRIVMSG #chan :")) == [f"{S} 412 foo :No text to send"]
     assert await bar.ping_pong() == []
 
 
@@ -1378,14 +1473,18 @@ async def test_notice_failures_are_reported_to_the_sender(srv):
     A NOTICE that can be delivered is."""
     foo = await srv.client("foo")
     bar = await srv.client("bar")
-    assert commands(await ask(foo, "NOTICE #nonexistent :hello there")) == ["403"]
-    assert commands(await ask(foo, "NOTICE nobody :hello there")) == ["401"]
+    assert shown(await ask(foo, "NOTICE #nonexistent :hello there")) == [
+        f"{S} 403 foo #nonexistent :No such channel"]
+    assert shown(await ask(foo, "NOTICE nobody :hello there")) == [
+        f"{S} 401 foo nobody :No such nick/channel"]
     await join(bar, "#chan")
-    assert commands(await ask(foo, "NOTICE #chan :from outside (+n)")) == ["404"]
+    assert shown(await ask(foo, "NOTICE #chan :from outside (+n)")) == [
+        f"{S} 404 foo #chan :Cannot send to channel (no external messages, +n)"]
+    assert await bar.ping_pong() == []
     await join(foo, "#chan")
     await sync(bar)
-    await foo.send("NOTICE #chan :hello there")
-    assert (await bar.expect("NOTICE")).params == ["#chan", "hello there"]
+    assert await ask(foo, "NOTICE #chan :hello there") == []
+    assert shown(await bar.ping_pong()) == [":foo!~foo@127.0.0.1 NOTICE #chan :hello there"]
 
 
 async def test_statusmsg(srv):
@@ -1400,9 +1499,10 @@ async def test_statusmsg(srv):
     for sender in (schmoe, chanop):
         assert await ask(sender, "privmsg @#chan :this message is for operators") == []
         if sender is schmoe:
-            assert (await chanop.expect("PRIVMSG")).params == ["@#chan",
-                                                               "this message is for operators"]
-    assert "PRIVMSG" not in commands(await joe.ping_pong())
+            assert shown(await chanop.ping_pong()) == [
+                ":schmoe!~schmoe@127.0.0.1 PRIVMSG @#chan :this message is for operators"]
+    assert await joe.ping_pong() == [] and await schmoe.ping_pong() == []
+    assert await chanop.ping_pong() == []           # its own message is not sent back to it
 
 
 async def test_line_length_limits(srv):
@@ -1414,9 +1514,10 @@ async def test_line_length_limits(srv):
     assert len(line) == 510
     await bar.send(line)
     pong = await bar.next_message()
-    assert pong.command == "PONG" and "x" * 450 in pong.params[-1]
-    assert commands(await ask(bar, "PING " + "x" * (512 - 6))) == ["417"]
-    await join(bar, "#test_channel")
+    # the answer is cut to fit in 512 bytes: ":test.server PONG test.server :" is 31
+    assert show(pong) == f"{S} PONG test.server {'x' * (510 - 31)}"
+    assert shown(await ask(bar, "PING " + "x" * (512 - 6))) == [f"{S} 417 bar :Input line was too long"]
+    assert shown(await ask(bar, "JOIN #test_channel"))[0] == ":bar!~bar@127.0.0.1 JOIN #test_channel"
 
 
 async def test_split_input_is_reassembled_and_long_relays_cut_cleanly(srv):
@@ -1428,9 +1529,16 @@ async def test_split_input_is_reassembled_and_long_relays_cut_cleanly(srv):
     for ch in f"PRIVMSG nick2 :{payload}\r\n".encode():
         await a.send_raw(bytes([ch]))
     got = await b.expect("PRIVMSG")
-    assert payload.startswith(got.params[1]) and len(got.params[1]) > 400
+    # ":nick1!~nick1@127.0.0.1 PRIVMSG nick2 :" is 39 bytes: 471 of the 491 a's fit, and
+    # the emoji after them is dropped whole
+    assert (got.source, got.params) == ("nick1!~nick1@127.0.0.1", ["nick2", "a" * 471])
     raw = f":nick1!~nick1@127.0.0.1 PRIVMSG nick2 :{got.params[1]}\r\n".encode()
     assert len(raw) <= 512
+    # here the 471-byte cut falls inside the emoji's four bytes: none of them is sent
+    await a.send("PRIVMSG nick2 :" + "a" * 469 + "😃" + "b" * 10)
+    got = await b.expect("PRIVMSG")
+    assert got.params == ["nick2", "a" * 469]
+    assert await a.ping_pong() == []
 
 
 # == Queries and server information =======================================================
@@ -1440,10 +1548,9 @@ async def test_ping(srv):
     ERR_NOORIGIN (or 461)."""
     foo = await srv.client("foo")
     await foo.send("PING abcdef")
-    assert (await foo.next_message()).params == ["test.server", "abcdef"]
+    assert show(await foo.next_message()) == f"{S} PONG test.server abcdef"
     await foo.send("PING")
-    m = await foo.next_message()
-    assert m.command in ("409", "461") and m.params[0] == "foo"
+    assert show(await foo.next_message()) == f"{S} 409 foo :No origin specified"
 
 
 async def test_away_replies(srv):
@@ -1452,16 +1559,18 @@ async def test_away_replies(srv):
     `+` for here; nothing extra once back."""
     bar = await srv.client("bar")
     qux = await srv.client("qux")
-    assert commands(await ask(qux, "USERHOST bar"))[0] == "302"
-    assert re.fullmatch(r"bar=\+.*", (await ask(qux, "USERHOST bar"))[0].params[1])
-    assert "306" in commands(await ask(bar, "AWAY :I'm not here right now"))
-    m = (await ask(qux, "PRIVMSG bar :what's up"))[0]
-    assert m.command == "301" and m.params == ["qux", "bar", "I'm not here right now"]
+    assert shown(await ask(qux, "USERHOST bar")) == [f"{S} 302 qux bar=+~bar@127.0.0.1"]
+    assert shown(await ask(bar, "AWAY :I'm not here right now")) == [
+        f"{S} 306 bar :You have been marked as being away"]
+    assert shown(await ask(qux, "PRIVMSG bar :what's up")) == [
+        f"{S} 301 qux bar :I'm not here right now"]
     away = [m for m in await ask(qux, "WHOIS bar") if m.command == "301"]
-    assert len(away) == 1
-    assert re.fullmatch(r"bar=-.*", (await ask(qux, "USERHOST bar"))[0].params[1])
-    assert "305" in commands(await ask(bar, "AWAY"))
+    assert shown(away) == [f"{S} 301 qux bar :I'm not here right now"]
+    assert shown(await ask(qux, "USERHOST bar")) == [f"{S} 302 qux bar=-~bar@127.0.0.1"]
+    assert shown(await ask(bar, "AWAY")) == [":qux!~qux@127.0.0.1 PRIVMSG bar :what's up",
+                                             f"{S} 305 bar :You are no longer marked as being away"]
     assert await ask(qux, "PRIVMSG bar :what's up") == []
+    assert shown(await bar.ping_pong()) == [":qux!~qux@127.0.0.1 PRIVMSG bar :what's up"]
 
 
 async def test_ison_and_userhost(srv):
@@ -1471,10 +1580,9 @@ async def test_ison_and_userhost(srv):
     a = await srv.client("Alpha")
     b = await srv.client("beta")
     await oper_up(b)
-    m = (await ask(a, "ISON alpha BETA gamma"))[0]
-    assert m.command == "303" and m.params[1].split() == ["Alpha", "beta"]
-    m = (await ask(a, "USERHOST alpha beta gamma"))[0]
-    assert m.params[1].split() == ["Alpha=+~alpha@127.0.0.1", "beta*=+~beta@127.0.0.1"]
+    assert shown(await ask(a, "ISON alpha BETA gamma")) == [f"{S} 303 Alpha :Alpha beta"]
+    assert shown(await ask(a, "USERHOST alpha beta gamma")) == [
+        f"{S} 302 Alpha :Alpha=+~alpha@127.0.0.1 beta*=+~beta@127.0.0.1"]
 
 
 async def test_lusers(srv):
@@ -1486,7 +1594,7 @@ async def test_lusers(srv):
     async def lusers():
         msgs = await ask(bar, "LUSERS")
         assert len(set(commands(msgs))) == len(msgs)
-        assert all(m.params[0] == "bar" for m in msgs)
+        assert all(m.source == "test.server" and m.params[0] == "bar" for m in msgs)
         by = {m.command: m for m in msgs}
         visible, invisible, _servers = map(int, re.findall(r"\d+", by["251"].params[1])[:3])
         local = by["265"].params[1:3]
@@ -1496,6 +1604,14 @@ async def test_lusers(srv):
                 int(local[1]), int(by["252"].params[1]) if "252" in by else 0)
 
     assert await lusers() == (0, 1, 1, 0)
+    assert shown(await ask(bar, "LUSERS")) == [
+        f"{S} 251 bar :There are 1 users and 0 invisible on 1 servers",
+        f"{S} 252 bar 0 :operator(s) online",
+        f"{S} 253 bar 0 :unknown connection(s)",
+        f"{S} 254 bar 0 :channels formed",
+        f"{S} 255 bar :I have 1 clients and 0 servers",
+        f"{S} 265 bar 1 1 :Current local users 1, max 1",
+        f"{S} 266 bar 1 1 :Current global users 1, max 1"]
     qux = await srv.client()
     await ask(qux, "NICK qux")
     assert await lusers() == (1, 1, 1, 0)
@@ -1514,28 +1630,36 @@ async def test_motd_info_links_help(srv):
     server are 402."""
     c = await srv.client("nick")
     motd = await ask(c, "MOTD")
-    assert motd[0].command == "375" and motd[-1].command == "376"
-    assert set(commands(motd[1:-1])) == {"372"}
+    assert shown(motd) == [
+        f"{S} 375 nick :- test.server Message of the day - ",
+        f"{S} 372 nick :- Welcome to TestNet.",
+        f"{S} 372 nick :- This server has no MOTD of its own yet: set [server] motd or motd_file.",
+        f"{S} 376 nick :End of /MOTD command."]
     info = await ask(c, "INFO")
-    assert info[-1].command == "374" and set(commands(info[:-1])) == {"371"}
-    links = await ask(c, "LINKS")
-    assert links[-1].command == "365" and links[-1].params[:2] == ["nick", "*"]
-    assert links[0].params[:3] == ["nick", "test.server", "test.server"]
-    assert links[0].params[3].startswith("0 ")
+    assert shown(info[:2]) == [f"{S} 371 nick :ircd-{__version__} -- Python IRC server",
+                               f"{S} 371 nick :Network: TestNet"]
+    assert show(info[-1]) == f"{S} 374 nick :End of /INFO list."
+    assert all(m.source == "test.server" and m.command == "371" and m.params[0] == "nick"
+               and len(m.params) == 2 for m in info[:-1])
+    assert shown(await ask(c, "LINKS")) == [f"{S} 364 nick test.server test.server :0 Python IRC server",
+                                            f"{S} 365 nick * :End of /LINKS list."]
     help_ = await ask(c, "HELP PRIVMSG")
-    assert help_[0].command == "704" and help_[-1].command == "706"
-    assert all(m.params[1].upper() == "PRIVMSG" for m in help_)
+    assert shown(help_) == [
+        f"{S} 704 nick PRIVMSG :** PRIVMSG **",
+        f"{S} 705 nick PRIVMSG :",
+        f"{S} 705 nick PRIVMSG :PRIVMSG <target>{{,<target>}} :<text> -- send a message to users or channels",
+        f"{S} 706 nick PRIVMSG :End of /HELP"]
     help_ = await ask(c, "HELP")
-    assert help_[0].command == "704" and help_[-1].command == "706"
-    assert set(commands(help_[1:-1])) == {"705"}
-    assert len({m.params[1] for m in help_}) == 1
+    assert show(help_[0]) == f"{S} 704 nick * :** Help for test.server **"
+    assert show(help_[-1]) == f"{S} 706 nick * :End of /HELP"
+    assert all(m.source == "test.server" and m.command == "705" and m.params[:2] == ["nick", "*"]
+               for m in help_[1:-1])
     for target in ("test.server", "*.server", "nick"):
-        assert (await ask(c, f"INFO {target}"))[-1].command == "374"
-    m = await ask(c, "HELP THISISNOTACOMMAND")
-    assert commands(m) == ["524"] and m[0].params[1].upper() == "THISISNOTACOMMAND"
+        assert shown(await ask(c, f"INFO {target}"))[:2] == shown(info[:2])
+    assert shown(await ask(c, "HELP THISISNOTACOMMAND")) == [
+        f"{S} 524 nick THISISNOTACOMMAND :No help available on this topic"]
     for line in ("INFO invalid.server.example", "INFO invalidserver", "MOTD elsewhere.example"):
-        m = (await ask(c, line))[0]
-        assert m.command == "402" and m.params[1] == line.split()[1]
+        assert shown(await ask(c, line)) == [f"{S} 402 nick {line.split()[1]} :No such server"]
 
 
 async def test_oper_and_kill(srv):
@@ -1544,17 +1668,21 @@ async def test_oper_and_kill(srv):
     is 481 and kills nobody; an operator's KILL disconnects the target."""
     baz = await srv.client("baz")
     msgs = await ask(baz, f"OPER operuser :{OPER_PASSWORD}")
-    assert "381" in commands(msgs)
-    mode = [m for m in msgs if m.command == "MODE"]
-    assert len(mode) == 1 and mode[0].params[0] == "baz" and "o" in mode[0].params[1]
+    assert shown(msgs) == [f"{S} 381 baz :You are now an IRC operator", ":baz!~baz@127.0.0.1 MODE baz +o"]
     alice = await srv.client("alice")
-    for line in ("OPER operuser wrongpassword", "OPER notanoper somepassword"):
-        got = commands(await ask(alice, line))
-        assert set(got) & {"464", "491"} and "381" not in got
+    for line, reply in (("OPER operuser wrongpassword", "464 alice :Password incorrect"),
+                        ("OPER notanoper somepassword", "491 alice :No O-lines for your host")):
+        # a wrong password for a block, and no block of that name for this host
+        assert shown(await ask(alice, line)) == [f"{S} {reply}"]
         oper_commands._oper_backoff.clear()    # skip the retry delay between attempts
-    assert commands(await ask(alice, "OPER operuser"))[0] == "461"
+    assert shown(await ask(alice, "OPER operuser")) == [f"{S} 461 alice OPER :Not enough parameters"]
+    assert not srv.state.find_user("alice").is_oper
     bob = await srv.client("bob")
-    assert "481" in commands(await ask(alice, "KILL bob :some arbitrary reason"))
+    assert shown(await ask(alice, "KILL bob :some arbitrary reason")) == [
+        f"{S} 481 alice :Permission Denied- You're not an IRC operator"]
     assert await bob.ping_pong() == []
     await baz.send("KILL bob :some arbitrary reason")
-    assert "ERROR" in commands(await until_closed(bob))
+    assert shown(await until_closed(bob)) == [
+        ":baz!~baz@127.0.0.1 KILL bob :some arbitrary reason",
+        "ERROR :Closing Link: 127.0.0.1 (Killed (baz (some arbitrary reason)))"]
+    assert srv.state.find_user("bob") is None

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import pytest
 
-from irctest import free_port
+from irctest import assert_log_clean, free_port, server_env
 
 TIMEOUT = 5.0
 HOST = "127.0.0.1"
@@ -72,7 +72,7 @@ class ServerProcess:
         """Still running, and nothing raised inside it."""
         log = self.log.read_text(errors="replace")
         assert self.proc.poll() is None, f"server exited:\n{log[-3000:]}"
-        assert "Traceback" not in log, f"server logged a traceback:\n{log[-3000:]}"
+        assert_log_clean(self.log)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,8 @@ level = "info"
     log_path = directory / "server.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "ircd", "run", "--config", str(config)],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=server_env())
     try:
         deadline = time.monotonic() + 15
         for p in (port, tls_port):

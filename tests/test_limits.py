@@ -1,10 +1,14 @@
 """Protection from day one: fake lag, Excess Flood, SendQ, per-IP limits, bad input, TLS."""
 
+import re
 import socket
 
 import trio
 
-from irctest import IRCClient
+from irctest import IRCClient, show, shown
+from ircd.protocol.message import parse_line
+
+S = ":test.server"
 
 
 async def test_fake_lag_delays_but_answers_everything(make_server):
@@ -13,8 +17,8 @@ async def test_fake_lag_delays_but_answers_everything(make_server):
     await trio.sleep(0.5)                        # let the budget refill after registration
     start = trio.current_time()
     await c.send(*[f"PING {i}" for i in range(10)])
-    tokens = [(await c.expect("PONG")).params[1] for _ in range(10)]
-    assert tokens == [str(i) for i in range(10)]        # nothing lost, order kept
+    pongs = [await c.next_message() for _ in range(10)]
+    assert shown(pongs) == [f"{S} PONG test.server {i}" for i in range(10)]   # nothing lost, in order
     assert trio.current_time() - start >= 0.4            # 7 commands over budget at 10/s
 
 
@@ -27,9 +31,12 @@ async def test_excess_flood_disconnects(make_server):
     await watcher.expect("366")
     await c.send(*[f"PRIVMSG #f :flood line number {i}" for i in range(200)])
     err = await c.expect("ERROR", timeout=10)
-    assert "Excess Flood" in err.params[0]
+    assert show(err) == "ERROR :Closing Link: 127.0.0.1 (Excess Flood)"
     quit_ = await watcher.expect("QUIT", timeout=10)
-    assert quit_.source.startswith("flooder!") and quit_.params == ["Excess Flood"]
+    assert show(quit_) == ":flooder!~flooder@127.0.0.1 QUIT :Excess Flood"
+    # the flood was cut off, not relayed: at most the budget's worth reached the channel
+    relayed = [m for m in watcher.history if " PRIVMSG #f " in m]
+    assert len(relayed) <= 6
 
 
 async def test_flood_control_off_lifts_rate_limits(make_server):
@@ -38,7 +45,7 @@ async def test_flood_control_off_lifts_rate_limits(make_server):
     c = await srv.client("bench")
     await c.send(*[f"PING {i}" for i in range(300)])
     for i in range(300):
-        assert (await c.expect("PONG")).params[1] == str(i)
+        assert show(await c.next_message()) == f"{S} PONG test.server {i}"
 
 
 async def test_sendq_exceeded_disconnects_a_client_that_never_reads(make_server):
@@ -53,7 +60,7 @@ async def test_sendq_exceeded_disconnects_a_client_that_never_reads(make_server)
     sleeper = IRCClient(trio.SocketStream(sock))
     await sleeper.register("sleeper")
     await sleeper.send("JOIN #q")
-    await talker.expect("JOIN")
+    assert show(await talker.expect("JOIN")) == ":sleeper!~sleeper@127.0.0.1 JOIN #q"
     line = "PRIVMSG #q :" + "z" * 400
     quit_ = None
     with trio.fail_after(30):
@@ -62,7 +69,7 @@ async def test_sendq_exceeded_disconnects_a_client_that_never_reads(make_server)
             for raw in await talker.quiet(0.01):
                 if " QUIT " in raw:
                     quit_ = raw
-    assert quit_.startswith(":sleeper!") and quit_.endswith("SendQ exceeded")
+    assert show(parse_line(quit_)) == ":sleeper!~sleeper@127.0.0.1 QUIT :SendQ exceeded"
     assert srv.state.find_user("sleeper") is None
 
 
@@ -71,10 +78,10 @@ async def test_max_connections_per_ip(make_server):
     first = await srv.client("one")
     second = await srv.client()
     third = await srv.client()
-    err = await third.expect("ERROR")
-    assert "Too many connections" in err.params[0]
+    assert shown(await until_closed(third)) == [
+        "ERROR :Closing Link: 127.0.0.1 (Too many connections from your IP address)"]
     await first.send("QUIT")
-    await first.expect("ERROR")
+    assert show(await first.expect("ERROR")) == "ERROR :Closing Link: 127.0.0.1 (Client Quit)"
     await trio.sleep(0.2)
     fourth = await srv.client("four")             # room again after one left
     assert fourth.nick == "four"
@@ -85,38 +92,39 @@ async def test_server_full(make_server):
     srv = await make_server(limits={"max_clients": 1})
     first = await srv.client("only")
     second = await srv.client()
-    err = await second.expect("ERROR")
-    assert "full" in err.params[0]
-    assert first.nick == "only"
+    assert shown(await until_closed(second)) == [
+        "ERROR :Closing Link: 127.0.0.1 (Server is full, try again later)"]
+    assert first.nick == "only" and await first.ping_pong() == []
 
 
 async def test_invalid_utf8_gets_standard_reply(server):
     a = await server.client("utf")
     b = await server.client("dest")
     await a.send_raw(b"PRIVMSG dest :caf\xe9\r\n")
-    fail = await a.expect("FAIL")
-    assert fail.params[:2] == ["PRIVMSG", "INVALID_UTF8"]
+    assert shown(await a.ping_pong()) == [
+        f"{S} FAIL PRIVMSG INVALID_UTF8 :Message rejected, it contained invalid UTF-8"]
     assert [m.command for m in await b.ping_pong()] == []
     await a.send("PRIVMSG dest :café")                    # valid UTF-8 passes
-    assert (await b.expect("PRIVMSG")).params[1] == "café"
+    assert show(await b.expect("PRIVMSG")) == ":utf!~utf@127.0.0.1 PRIVMSG dest café"
 
 
 async def test_over_long_lines_are_refused_and_connection_survives(server):
     a = await server.client("longline")
+    too_long = f"{S} 417 longline :Input line was too long"
     await a.send("PRIVMSG longline :" + "x" * 600)
-    await a.expect("417")
+    assert show(await a.next_message()) == too_long
     await a.send("@" + "a=" + "b" * 9000 + " PING x")
-    await a.expect("417")
+    assert show(await a.next_message()) == too_long
     await a.send_raw(b"PING " + b"y" * 20000)        # no newline yet: discarded as it arrives
-    await a.expect("417")
+    assert show(await a.next_message()) == too_long
     await a.send_raw(b"\r\nPING ok\r\n")
-    assert (await a.expect("PONG")).params[1] == "ok"
+    assert show(await a.next_message()) == f"{S} PONG test.server ok"   # and nothing else
 
 
 async def test_tags_up_to_the_limit_are_accepted(server):
     a = await server.client("tagged", caps=["message-tags"])
     await a.send("@+x=" + "t" * 4000 + " PING fine")
-    assert (await a.expect("PONG")).params[1] == "fine"
+    assert show(await a.next_message()) == f"{S} PONG test.server fine"
 
 
 async def test_tls_listener_registers_and_relays(server):
@@ -124,14 +132,17 @@ async def test_tls_listener_registers_and_relays(server):
     plain = await server.client("plain")
     assert server.state.find_user("secure").secure
     await secure.send("PRIVMSG plain :over tls")
-    assert (await plain.expect("PRIVMSG")).params == ["plain", "over tls"]
+    assert show(await plain.expect("PRIVMSG")) == ":secure!~secure@127.0.0.1 PRIVMSG plain :over tls"
+    assert not server.state.find_user("plain").secure
 
 
 async def test_crlf_and_lf_line_endings_and_blank_lines(server):
     c = await server.client()
     await c.send_raw(b"NICK lf\nUSER lf 0 * :x\n\r\n\nPING a\r\n")
-    await c.expect("001")
-    assert (await c.expect("PONG")).params[1] == "a"
+    assert show(await c.next_message()) == f"{S} 001 lf :Welcome to the TestNet IRC Network lf!~lf@127.0.0.1"
+    burst = await c.collect_until("PONG")
+    assert burst[-2].command == "376"          # the blank lines got no answer
+    assert show(burst[-1]) == f"{S} PONG test.server a"
 
 
 async def test_list_and_who_larger_than_the_sendq_are_paced_not_fatal(make_server):
@@ -147,13 +158,23 @@ async def test_list_and_who_larger_than_the_sendq_are_paced_not_fatal(make_serve
     lister = await srv.client("lister")
     await lister.send("LIST")
     msgs = await lister.collect_until("323", timeout=20)
-    assert len([m for m in msgs if m.command == "322"]) == 200        # ~20 KB through an 8 KB sendq
+    # ~20 KB through an 8 KB sendq, every channel once
+    assert [m.command for m in msgs] == ["321"] + ["322"] * 200 + ["323"]
+    assert sorted(m.params[1] for m in msgs[1:-1]) == [
+        f"#channel-with-a-long-name-{i:04d}" for i in range(200)]
+    assert all(m.params[2:] == ["1", "[+nt] "] for m in msgs[1:-1])
+    assert show(msgs[-1]) == f"{S} 323 lister :End of /LIST"
+    nicks = sorted(["maker", "lister"] + [f"who{i}" for i in range(60)])
     await lister.send("WHO *")
     msgs = await lister.collect_until("315", timeout=20)
-    assert len([m for m in msgs if m.command == "352"]) == 62
+    assert [m.command for m in msgs] == ["352"] * 62 + ["315"]
+    assert sorted(m.params[5] for m in msgs[:-1]) == nicks
+    assert show(msgs[-1]) == f"{S} 315 lister * :End of /WHO list."
     await lister.send("WHO * %nuhr")
     msgs = await lister.collect_until("315", timeout=20)
-    assert len([m for m in msgs if m.command == "354"]) == 62
+    assert [m.command for m in msgs] == ["354"] * 62 + ["315"]
+    assert sorted(shown(msgs[:-1])) == sorted(
+        f"{S} 354 lister ~{n[:8]} 127.0.0.1 {n} :Test User" for n in nicks)
     assert srv.state.find_user("lister") is not None
     assert len(others) == 60
 
@@ -180,7 +201,9 @@ async def test_sender_is_told_when_a_private_message_cannot_be_delivered(make_se
             for raw in await modern.quiet(0.01):
                 if raw.startswith(":test.server FAIL"):
                     fail = raw
-    assert " FAIL PRIVMSG NOT_DELIVERED stalled " in fail and "SendQ exceeded" in fail
+    assert re.fullmatch(r":test\.server FAIL PRIVMSG NOT_DELIVERED stalled \w+ :Your message to "
+                        r"stalled was not delivered: their connection is not reading and is being "
+                        r"closed \(SendQ exceeded\)", fail)
     assert srv.state.find_user("stalled") is None
     # a client without standard-replies hears it as a NOTICE
     stalled2 = await _stalled_client(srv, "stalled2")
@@ -191,5 +214,16 @@ async def test_sender_is_told_when_a_private_message_cannot_be_delivered(make_se
             for raw in await classic.quiet(0.01):
                 if " NOTICE classic :" in raw and "not delivered" in raw:
                     notice = raw
-    assert "stalled2" in notice
+    assert notice == (f"{S} NOTICE classic :*** PRIVMSG not delivered: Your message to stalled2 "
+                      "was not delivered: their connection is not reading and is being closed "
+                      "(SendQ exceeded)")
     await stalled2.close()
+
+
+async def until_closed(client):
+    msgs = []
+    try:
+        while True:
+            msgs.append(await client.next_message())
+    except EOFError:
+        return msgs

@@ -2,6 +2,9 @@
 
 import re
 
+from irctest import show, shown
+
+S = ":test.server"
 
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -32,23 +35,20 @@ async def test_channel_message_reaches_members_not_sender(server):
 async def test_private_message_notice_and_errors(server):
     a = await server.client("sender")
     b = await server.client("target")
-    await a.send("PRIVMSG TARGET :psst")
-    msg = await b.expect("PRIVMSG")
-    assert msg.params == ["target", "psst"]
-    await a.send("NOTICE target :note")
-    assert (await b.expect("NOTICE")).params == ["target", "note"]
-    await a.send("PRIVMSG ghost :anyone?")
-    await a.expect("401", "sender", "ghost")
-    await a.send("PRIVMSG")
-    await a.expect("411")
-    await a.send("PRIVMSG target")
-    await a.expect("412")
-    await a.send("PRIVMSG target :")
-    await a.expect("412")
-    await a.send("PRIVMSG #nochan :x")
-    await a.expect("403", "sender", "#nochan")
-    await a.send("PRIVMSG a,b,c,d,e :too many")
-    await a.expect("407")
+    await a.send("PRIVMSG TARGET :psst", "NOTICE target :note")
+    assert await a.ping_pong() == []
+    assert shown(await b.ping_pong()) == [":sender!~sender@127.0.0.1 PRIVMSG target psst",
+                                          ":sender!~sender@127.0.0.1 NOTICE target note"]
+    await a.send("PRIVMSG ghost :anyone?", "PRIVMSG", "PRIVMSG target", "PRIVMSG target :",
+                 "PRIVMSG #nochan :x", "PRIVMSG a,b,c,d,e :too many")
+    assert shown(await a.ping_pong()) == [
+        f"{S} 401 sender ghost :No such nick/channel",
+        f"{S} 411 sender :No recipient given (PRIVMSG)",
+        f"{S} 412 sender :No text to send",
+        f"{S} 412 sender :No text to send",
+        f"{S} 403 sender #nochan :No such channel",
+        f"{S} 407 sender a,b,c,d,e :Too many recipients, at most 4 per message"]
+    assert await b.ping_pong() == []
 
 
 async def test_multiple_targets(server):
@@ -56,23 +56,25 @@ async def test_multiple_targets(server):
     b = await server.client("one")
     c = await server.client("two")
     await a.send("PRIVMSG one,two :both")
-    assert (await b.expect("PRIVMSG")).params == ["one", "both"]
-    assert (await c.expect("PRIVMSG")).params == ["two", "both"]
+    assert await a.ping_pong() == []
+    assert shown(await b.ping_pong()) == [":multi!~multi@127.0.0.1 PRIVMSG one both"]
+    assert shown(await c.ping_pong()) == [":multi!~multi@127.0.0.1 PRIVMSG two both"]
 
 
 async def test_statusmsg_reaches_ops_only(server):
     op, voice, plain, outsider = await in_channel(server, "#s", "sop", "svoice", "splain", "sout")
     await outsider.send("PART #s")
-    await outsider.expect("PART")
+    assert shown(await outsider.ping_pong()) == [":sout!~sout@127.0.0.1 PART #s"]
     await op.send("MODE #s +v svoice")
-    for c in (op, voice, plain):
-        await c.expect("MODE")
+    for c in (op, voice, plain):       # op first: once it has the echo, so have the others
+        assert shown(await c.ping_pong()) == [":sout!~sout@127.0.0.1 PART #s",
+                                              ":sop!~sop@127.0.0.1 MODE #s +v svoice"]
     await plain.send("PRIVMSG @#s :ops only", "PRIVMSG +#s :voice and up")
-    first = await op.expect("PRIVMSG")
-    assert first.params == ["@#s", "ops only"]
-    assert (await op.expect("PRIVMSG")).params == ["+#s", "voice and up"]
-    assert (await voice.expect("PRIVMSG")).params == ["+#s", "voice and up"]
-    assert [m.command for m in await plain.ping_pong()] == []
+    assert await plain.ping_pong() == []
+    assert shown(await op.ping_pong()) == [":splain!~splain@127.0.0.1 PRIVMSG @#s :ops only",
+                                           ":splain!~splain@127.0.0.1 PRIVMSG +#s :voice and up"]
+    assert shown(await voice.ping_pong()) == [":splain!~splain@127.0.0.1 PRIVMSG +#s :voice and up"]
+    assert await outsider.ping_pong() == []
 
 
 async def test_echo_message_server_time_msgid_and_tags(server):
@@ -80,14 +82,14 @@ async def test_echo_message_server_time_msgid_and_tags(server):
                                ("tagger", ("echo-message", "server-time", "message-tags")),
                                ("timeonly", ("server-time",)), "plainer")
     await a.send("@+draft/reply=abc;+example.com/x=y\\sz PRIVMSG #tags :tagged")
-    echo = await a.expect("PRIVMSG")
-    assert echo.params == ["#tags", "tagged"]
+    echo, = await a.ping_pong()
+    assert show(echo) == ("@+draft/reply=abc;+example.com/x=y z;msgid=*;time=* "
+                          ":tagger!~tagger@127.0.0.1 PRIVMSG #tags tagged")
     assert TIME_RE.match(echo.tags["time"]) and echo.tags["msgid"]
-    assert echo.tags["+draft/reply"] == "abc" and echo.tags["+example.com/x"] == "y z"
-    timed = await b.expect("PRIVMSG")
-    assert set(timed.tags) == {"time"} and timed.tags["time"] == echo.tags["time"]
-    plain = await c.expect("PRIVMSG")
-    assert plain.tags == {}
+    timed, = await b.ping_pong()
+    assert show(timed) == "@time=* :tagger!~tagger@127.0.0.1 PRIVMSG #tags tagged"
+    assert timed.tags["time"] == echo.tags["time"]
+    assert shown(await c.ping_pong()) == [":tagger!~tagger@127.0.0.1 PRIVMSG #tags tagged"]
     # msgids are unique per message, and in the network: they start with the server's SID
     await a.send("PRIVMSG #tags :again")
     assert (await a.expect("PRIVMSG")).tags["msgid"] != echo.tags["msgid"]
@@ -98,42 +100,49 @@ async def test_tagmsg_only_to_message_tags_clients(server):
     a, b, c = await in_channel(server, "#tm", ("typer", ("message-tags",)),
                                ("seer", ("message-tags",)), "blind")
     await a.send("@+typing=active TAGMSG #tm")
-    got = await b.expect("TAGMSG")
-    assert got.params == ["#tm"] and got.tags["+typing"] == "active"
+    assert await a.ping_pong() == []           # no echo-message: no copy for the sender
+    got, = await b.ping_pong()
+    assert show(got) == "@+typing=active;msgid=* :typer!~typer@127.0.0.1 TAGMSG #tm"
     assert [m.command for m in await c.ping_pong()] == []
     await a.send("@+typing=active TAGMSG seer")
-    assert (await b.expect("TAGMSG")).params == ["seer"]
+    assert await a.ping_pong() == []
+    again, = await b.ping_pong()
+    assert show(again) == "@+typing=active;msgid=* :typer!~typer@127.0.0.1 TAGMSG seer"
+    assert again.tags["msgid"] != got.tags["msgid"]
 
 
 async def test_labeled_response_ack_single_and_batch(server):
     a = await server.client("labeler", caps=["labeled-response", "batch", "message-tags", "echo-message"])
     b = await server.client("peer")
     await a.send("@label=one PRIVMSG peer :hi")
-    echo = await a.expect("PRIVMSG")
-    assert echo.tags["label"] == "one"
-    await b.expect("PRIVMSG")
+    echo, = await a.ping_pong()
+    assert show(echo) == "@label=one;msgid=* :labeler!~labeler@127.0.0.1 PRIVMSG peer hi"
+    assert shown(await b.ping_pong()) == [":labeler!~labeler@127.0.0.1 PRIVMSG peer hi"]
     await a.send("@label=two PONG :x")
-    ack = await a.expect("ACK")
-    assert ack.tags == {"label": "two"}
+    assert shown(await a.ping_pong()) == [f"@label=two {S} ACK"]
     await a.send("@label=three JOIN #lab")
-    start = await a.expect("BATCH")
-    assert start.tags["label"] == "three" and start.params[1] == "labeled-response"
+    start, *body, end = await a.ping_pong()
     ref = start.params[0][1:]
-    body = await a.collect_until("BATCH")
-    assert body[-1].params == ["-" + ref]
-    assert all(m.tags.get("batch") == ref for m in body[:-1])
-    assert [m.command for m in body[:-1]] == ["JOIN", "353", "366"]
+    assert show(start) == f"@label=three {S} BATCH +{ref} labeled-response"
+    assert re.fullmatch(r"[A-Za-z0-9-]+", ref)
+    assert shown(body) == [f"@batch={ref} :labeler!~labeler@127.0.0.1 JOIN #lab",
+                           f"@batch={ref} {S} 353 labeler = #lab @labeler",
+                           f"@batch={ref} {S} 366 labeler #lab :End of /NAMES list."]
+    assert show(end) == f"{S} BATCH -{ref}"
 
 
 async def test_account_and_bot_tags(server):
     bot = await server.client("botty")
     await bot.send("MODE botty +B")
-    await bot.expect("MODE")
+    assert shown(await bot.ping_pong()) == [":botty!~botty@127.0.0.1 MODE botty +B"]
     server.state.set_account(server.state.find_user("botty"), "botacct")
     r = await server.client("rcv", caps=["message-tags", "account-tag"])
-    await bot.send("PRIVMSG rcv :beep")
-    msg = await r.expect("PRIVMSG")
-    assert msg.tags["account"] == "botacct" and "bot" in msg.tags
+    plain = await server.client("plainrcv")
+    await bot.send("PRIVMSG rcv :beep", "PRIVMSG plainrcv :beep")
+    await bot.ping_pong()
+    assert shown(await r.ping_pong()) == [
+        "@account=botacct;bot;msgid=* :botty!~botty@127.0.0.1 PRIVMSG rcv beep"]
+    assert shown(await plain.ping_pong()) == [":botty!~botty@127.0.0.1 PRIVMSG plainrcv beep"]
 
 
 async def test_away_reply_on_private_message(server):
@@ -141,8 +150,8 @@ async def test_away_reply_on_private_message(server):
     b = await server.client("awayer")
     server.state.find_user("awayer").away = "at lunch"
     await a.send("PRIVMSG awayer :hi")
-    await a.expect("301", "asker", "awayer", "at lunch")
-    await b.expect("PRIVMSG")
+    assert shown(await a.ping_pong()) == [f"{S} 301 asker awayer :at lunch"]
+    assert shown(await b.ping_pong()) == [":asker!~asker@127.0.0.1 PRIVMSG awayer hi"]
 
 
 async def test_client_tags_too_long_are_refused(server):
@@ -150,7 +159,7 @@ async def test_client_tags_too_long_are_refused(server):
     a = await server.client("bigtags", caps=["message-tags"])
     b = await server.client("bt")
     await a.send(f"@+big={'x' * 4100} PRIVMSG bt :hi")
-    await a.expect("417")
+    assert shown(await a.ping_pong()) == [f"{S} 417 bigtags :Input line was too long"]
     assert [m.command for m in await b.ping_pong()] == []
 
 
@@ -158,10 +167,13 @@ async def test_long_relayed_line_is_cut_to_512_bytes(server):
     a = await server.client("l" * 30)
     b = await server.client("receiver")
     text = "é" * 300       # 600 bytes of UTF-8; the client line itself is too long
+    source = f"{'l' * 30}!~llllllll@127.0.0.1"
     await a.send("PRIVMSG receiver :" + "y" * 480)
-    await b.expect("PRIVMSG")
+    msg = await b.expect("PRIVMSG")
+    # ":" + source + " PRIVMSG receiver :" is 70 bytes: 440 of the 480 fit in 510
+    assert (msg.source, msg.params) == (source, ["receiver", "y" * 440])
     await a.send("PRIVMSG receiver :" + text[:240])
     msg = await b.expect("PRIVMSG")
-    raw = f":{'l' * 30}!~llllllll@127.0.0.1 PRIVMSG receiver :{msg.params[1]}"
-    assert len(raw.encode()) <= 510
-    assert set(msg.params[1]) == {"é"}       # cut on a character boundary
+    assert (msg.source, msg.params) == (source, ["receiver", "é" * 220])
+    raw = f":{source} PRIVMSG receiver :{msg.params[1]}"
+    assert len(raw.encode()) <= 510          # cut on a character boundary

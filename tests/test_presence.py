@@ -1,5 +1,11 @@
 """AWAY (with away-notify and RPL_AWAY) and SETNAME (IRCv3 setname), as clients see them."""
 
+from irctest import shown
+
+S = ":test.server"
+AWAY_ON = f"{S} 306 %s :You have been marked as being away"
+AWAY_OFF = f"{S} 305 %s :You are no longer marked as being away"
+
 
 async def join_all(channel, *clients):
     for c in clients:
@@ -21,28 +27,23 @@ async def test_away_replies_broadcast_and_rpl_away(server):
     assert await goer.ping_pong() == []
     assert server.state.find_user("goer").away == "gone fishing"
 
-    seen = await notified.ping_pong()
-    assert len(seen) == 1
-    assert seen[0].command == "AWAY" and seen[0].params == ["gone fishing"]
-    assert seen[0].source.startswith("goer!")
+    assert shown(await notified.ping_pong()) == [":goer!~goer@127.0.0.1 AWAY :gone fishing"]
     assert await plain.ping_pong() == []          # no away-notify, no AWAY line
 
     await plain.send("PRIVMSG goer :are you there?")
-    away = await plain.expect("301")
-    assert away.params == ["plain", "goer", "gone fishing"]
+    assert shown(await plain.ping_pong()) == [f"{S} 301 plain goer :gone fishing"]
 
-    # changing the message is announced again; setting the same one is not
+    # setting the same message again is not announced
     await goer.send("AWAY :gone fishing")
-    await goer.expect("306")
-    await goer.ping_pong()
+    assert shown(await goer.ping_pong()) == [":plain!~plain@127.0.0.1 PRIVMSG goer :are you there?",
+                                             AWAY_ON % "goer"]
     assert await notified.ping_pong() == []
 
     await goer.send("AWAY")
     back = await goer.expect("305", skip=False)
     assert back.params == ["goer", "You are no longer marked as being away"]
-    await goer.ping_pong()
-    seen = await notified.ping_pong()
-    assert [(m.command, m.params) for m in seen] == [("AWAY", [])]
+    assert await goer.ping_pong() == []
+    assert shown(await notified.ping_pong()) == [":goer!~goer@127.0.0.1 AWAY"]
     assert server.state.find_user("goer").away is None
 
     await plain.send("PRIVMSG goer :welcome back")
@@ -50,9 +51,9 @@ async def test_away_replies_broadcast_and_rpl_away(server):
 
     # not away and "AWAY :" (empty) again: 305, nobody is told anything
     await goer.send("AWAY :")
-    await goer.expect("305")
-    await goer.ping_pong()
-    assert await notified.ping_pong() == []
+    assert shown(await goer.ping_pong()) == [":plain!~plain@127.0.0.1 PRIVMSG goer :welcome back",
+                                             AWAY_OFF % "goer"]
+    assert await notified.ping_pong() == [] and await plain.ping_pong() == []
 
 
 async def test_away_message_is_truncated_to_awaylen(make_server):
@@ -61,10 +62,9 @@ async def test_away_message_is_truncated_to_awaylen(make_server):
     user = await srv.client("longaway")
     await join_all("#t", watcher, user)
     await user.send("AWAY :" + "é" * 8)         # 16 bytes; cut on a character boundary
-    await user.expect("306")
+    assert shown(await user.ping_pong()) == [AWAY_ON % "longaway"]
     assert srv.state.find_user("longaway").away == "é" * 5
-    line = await watcher.expect("AWAY")
-    assert line.params == ["é" * 5]
+    assert shown(await watcher.ping_pong()) == [":longaway!~longaway@127.0.0.1 AWAY ééééé"]
 
 
 async def test_away_reaches_extended_monitor_watchers_with_away_notify(server):
@@ -74,21 +74,18 @@ async def test_away_reaches_extended_monitor_watchers_with_away_notify(server):
     target = await server.client("target")
     for c in (full, monitor_only, notify_only):
         await c.send("MONITOR + target")
-        await c.expect("730")
+        assert shown(await c.ping_pong()) == [f"{S} 730 {c.nick} target!~target@127.0.0.1"]
 
     await target.send("AWAY :afk")
-    await target.expect("306")
-    await target.ping_pong()
-    seen = await full.ping_pong()
-    assert [(m.command, m.params) for m in seen] == [("AWAY", ["afk"])]
-    assert seen[0].source.startswith("target!")
+    assert shown(await target.ping_pong()) == [AWAY_ON % "target"]
+    assert shown(await full.ping_pong()) == [":target!~target@127.0.0.1 AWAY afk"]
     assert await monitor_only.ping_pong() == []
     assert await notify_only.ping_pong() == []
 
     await target.send("AWAY")
-    await target.expect("305")
-    await target.ping_pong()
-    assert [(m.command, m.params) for m in await full.ping_pong()] == [("AWAY", [])]
+    assert shown(await target.ping_pong()) == [AWAY_OFF % "target"]
+    assert shown(await full.ping_pong()) == [":target!~target@127.0.0.1 AWAY"]
+    assert await monitor_only.ping_pong() == [] and await notify_only.ping_pong() == []
 
 
 async def test_shared_channel_and_monitor_get_one_away_line(server):
@@ -96,11 +93,10 @@ async def test_shared_channel_and_monitor_get_one_away_line(server):
     target = await server.client("target")
     await join_all("#x", both, target)
     await both.send("MONITOR + target")
-    await both.expect("730")
+    assert shown(await both.ping_pong()) == [f"{S} 730 both target!~target@127.0.0.1"]
     await target.send("AWAY :brb")
-    await target.expect("306")
-    await target.ping_pong()
-    assert [m.command for m in await both.ping_pong()] == ["AWAY"]
+    assert shown(await target.ping_pong()) == [AWAY_ON % "target"]
+    assert shown(await both.ping_pong()) == [":target!~target@127.0.0.1 AWAY brb"]
 
 
 async def test_setname_changes_realname_and_tells_setname_clients(server):
@@ -110,30 +106,25 @@ async def test_setname_changes_realname_and_tells_setname_clients(server):
     await join_all("#s", changer, peer, old)
 
     await changer.send("SETNAME :Bruce Wayne <bruce@wayne.example>")
-    own = await changer.expect("SETNAME", skip=False)
-    assert own.source.startswith("changer!")
-    assert own.params == ["Bruce Wayne <bruce@wayne.example>"]
-    seen = await peer.expect("SETNAME")
-    assert seen.params == own.params and seen.source == own.source
+    line = ":changer!~changer@127.0.0.1 SETNAME :Bruce Wayne <bruce@wayne.example>"
+    assert shown(await changer.ping_pong()) == [line]
+    assert shown(await peer.ping_pong()) == [line]
     assert await old.ping_pong() == []
     assert server.state.find_user("changer").realname == "Bruce Wayne <bruce@wayne.example>"
 
 
 async def test_setname_invalid_realname_fails(server):
     c = await server.client("namer", caps=["setname"])
-    await c.send("SETNAME :" + "x" * 101)
-    fail = await c.expect("FAIL", skip=False)
-    assert fail.params[:2] == ["SETNAME", "INVALID_REALNAME"]
-    await c.send("SETNAME : ")
-    fail = await c.expect("FAIL", skip=False)
-    assert fail.params[:2] == ["SETNAME", "INVALID_REALNAME"]
-    await c.send("SETNAME")
-    await c.expect("461", "namer", "SETNAME")
+    invalid = (f"{S} FAIL SETNAME INVALID_REALNAME :Realname is not valid: it must be 1 to 100 "
+               "characters without control characters")
+    await c.send("SETNAME :" + "x" * 101, "SETNAME : ", "SETNAME")
+    assert shown(await c.ping_pong()) == [invalid, invalid,
+                                          f"{S} 461 namer SETNAME :Not enough parameters"]
     assert server.state.find_user("namer").realname == "Test User"
     # exactly at the limit is fine
     await c.send("SETNAME :" + "y" * 100)
-    ok = await c.expect("SETNAME")
-    assert ok.params == ["y" * 100]
+    assert shown(await c.ping_pong()) == [f":namer!~namer@127.0.0.1 SETNAME {'y' * 100}"]
+    assert server.state.find_user("namer").realname == "y" * 100
 
 
 async def test_setname_without_the_cap_is_silent(server):
@@ -149,9 +140,8 @@ async def test_setname_reaches_extended_monitor_watchers(server):
     target = await server.client("target", caps=["setname"])
     for c in (watcher, blind):
         await c.send("MONITOR + target")
-        await c.expect("730")
+        assert shown(await c.ping_pong()) == [f"{S} 730 {c.nick} target!~target@127.0.0.1"]
     await target.send("SETNAME :new name")
-    await target.expect("SETNAME")
-    seen = await watcher.ping_pong()
-    assert [(m.command, m.params) for m in seen] == [("SETNAME", ["new name"])]
+    assert shown(await target.ping_pong()) == [":target!~target@127.0.0.1 SETNAME :new name"]
+    assert shown(await watcher.ping_pong()) == [":target!~target@127.0.0.1 SETNAME :new name"]
     assert await blind.ping_pong() == []

@@ -2,7 +2,12 @@
 
 import time
 
+from irctest import show, shown
+
+from ircd import __version__
 from ircd.passwords import hash_password
+
+S = ":test.server"
 
 
 async def joined(client, channel):
@@ -24,8 +29,9 @@ async def test_who_channel_with_and_without_multi_prefix(server):
     for c in (op, voiced, multi, plain):
         await joined(c, "#room")
     await op.send("MODE #room +vv opper voicer")
-    await op.expect("MODE")
-    await multi.ping_pong()
+    assert show(await op.expect("MODE")) == ":opper!~opper@127.0.0.1 MODE #room +vv opper voicer"
+    await op.ping_pong()
+    assert shown(await multi.ping_pong())[-1] == ":opper!~opper@127.0.0.1 MODE #room +vv opper voicer"
 
     await multi.send("WHO #room")
     msgs = await multi.collect_until("315")
@@ -42,7 +48,8 @@ async def test_who_channel_with_and_without_multi_prefix(server):
     await plain.send("WHO #room")
     msgs = await plain.collect_until("315")
     flags = {m.params[5]: m.params[6] for m in by_command(msgs, "352")}
-    assert flags["opper"] == "H@"
+    assert flags == {"opper": "H@", "voicer": "H+", "multi": "H", "plain": "H"}   # highest only
+    assert show(msgs[-1]) == f"{S} 315 plain #room :End of /WHO list."
 
 
 async def test_whox_irssi_query(server):
@@ -51,6 +58,7 @@ async def test_whox_irssi_query(server):
     for c in (a, b):
         await joined(c, "#chan")
     server.state.find_user("bob").account = "bobacct"
+    await a.ping_pong()
     await a.send("WHO #chan %tcuhnfdar,743")
     msgs = await a.collect_until("315")
     rows = {m.params[5]: m.params for m in by_command(msgs, "354")}
@@ -60,7 +68,8 @@ async def test_whox_irssi_query(server):
                            "bobacct", "Bob the Builder"]
     assert rows["irssi"] == ["irssi", "743", "#chan", "~irssi", "127.0.0.1", "irssi", "H@",
                              "0", "0", "Test User"]
-    assert msgs[-1].command == "315" and msgs[-1].params[1] == "#chan"
+    assert show(msgs[-1]) == f"{S} 315 irssi #chan :End of /WHO list."
+    assert len(msgs) == 3 and all(m.source == "test.server" for m in msgs)
 
 
 async def test_whox_field_order_ip_idle_and_oplevel(server):
@@ -69,43 +78,46 @@ async def test_whox_field_order_ip_idle_and_oplevel(server):
     await joined(b, "#x")
     # fields given out of order come back in the fixed order t c u i h s n f d l a o r
     await a.send("WHO other %rnoi")
-    msg = await a.expect("354")
-    assert msg.params == ["asker", "255.255.255.255", "other", "n/a", "Test User"]
+    assert shown(await a.ping_pong()) == [f"{S} 354 asker 255.255.255.255 other n/a :Test User",
+                                          f"{S} 315 asker other :End of /WHO list."]
     await a.send("WHO asker %in")
-    msg = await a.expect("354")
-    assert msg.params == ["asker", "127.0.0.1", "asker"]     # your own IP is not hidden
+    assert shown(await a.ping_pong()) == [f"{S} 354 asker 127.0.0.1 asker",   # your own IP
+                                          f"{S} 315 asker asker :End of /WHO list."]
     await b.send("WHO #x %nlo")
-    msg = await b.expect("354")
-    assert msg.params[1] == "other" and msg.params[2].isdigit() and msg.params[3] == "*"
+    msg, end = await b.ping_pong()
+    assert msg.params[:2] == ["other", "other"] and msg.params[2].isdigit() and msg.params[3] == "*"
+    assert show(end) == f"{S} 315 other #x :End of /WHO list."
     await a.send("WHO other %sd")
-    msg = await a.expect("354")
-    assert msg.params == ["asker", "test.server", "0"]
-    await a.expect("315")
+    assert shown(await a.ping_pong()) == [f"{S} 354 asker test.server 0",
+                                          f"{S} 315 asker other :End of /WHO list."]
 
 
 async def test_who_masks_invisible_users_and_oper_filter(server):
     asker = await server.client("asker")
     hidden = await server.client("hidden")
-    shown = await server.client("shown")
+    visible = await server.client("shown")
     oper = await server.client("opguy")
     await hidden.send("MODE hidden +i")
-    await hidden.expect("MODE")
+    assert show(await hidden.expect("MODE")) == ":hidden!~hidden@127.0.0.1 MODE hidden +i"
     server.state.find_user("opguy").modes.add("o")
 
+    def reply(nick, flags="H"):
+        return f"{S} 352 asker * ~{nick} 127.0.0.1 test.server {nick} {flags} :0 Test User"
+
     await asker.send("WHO *")
-    nicks = {m.params[5] for m in by_command(await asker.collect_until("315"), "352")}
-    assert nicks == {"asker", "shown", "opguy"}
+    msgs = await asker.collect_until("315")
+    assert sorted(shown(msgs[:-1])) == sorted([reply("asker"), reply("shown"), reply("opguy", "H*")])
+    assert show(msgs[-1]) == f"{S} 315 asker * :End of /WHO list."
     # an exact nick finds an invisible user
     await asker.send("WHO hidden")
-    msgs = await asker.collect_until("315")
-    assert [m.params[5] for m in by_command(msgs, "352")] == ["hidden"]
-    assert msgs[-1].params[1] == "hidden"
+    assert shown(await asker.collect_until("315")) == [
+        reply("hidden"), f"{S} 315 asker hidden :End of /WHO list."]
     # sharing a channel makes the invisible user visible to masks
     await joined(hidden, "#shared")
     await joined(asker, "#shared")
     await asker.send("WHO h*")
-    msgs = await asker.collect_until("315")
-    assert [m.params[5] for m in by_command(msgs, "352")] == ["hidden"]
+    assert shown(await asker.collect_until("315")) == [
+        reply("hidden"), f"{S} 315 asker h* :End of /WHO list."]
     # a mask over user@host, realname and server
     await asker.send("WHO *!~shown@*")
     nicks = [m.params[5] for m in by_command(await asker.collect_until("315"), "352")]
@@ -115,9 +127,9 @@ async def test_who_masks_invisible_users_and_oper_filter(server):
     assert nicks == {"asker", "hidden", "shown", "opguy"}
     # the o flag lists operators only; they carry * in their flags
     await asker.send("WHO * o")
-    msgs = by_command(await asker.collect_until("315"), "352")
-    assert [(m.params[5], m.params[6]) for m in msgs] == [("opguy", "H*")]
-    assert oper and shown
+    assert shown(await asker.collect_until("315")) == [
+        reply("opguy", "H*"), f"{S} 315 asker * :End of /WHO list."]
+    assert oper and visible
 
 
 async def test_who_channel_visibility_for_outsiders(server):
@@ -125,34 +137,35 @@ async def test_who_channel_visibility_for_outsiders(server):
     ghost = await server.client("ghost")
     outsider = await server.client("outsider")
     await ghost.send("MODE ghost +i")
-    await ghost.expect("MODE")
+    assert show(await ghost.expect("MODE")) == ":ghost!~ghost@127.0.0.1 MODE ghost +i"
     await joined(member, "#open")
     await joined(ghost, "#open")
-    await outsider.send("WHO #open")
-    nicks = [m.params[5] for m in by_command(await outsider.collect_until("315"), "352")]
-    assert nicks == ["member"]
+    await outsider.send("WHO #open")                 # the invisible member is left out
+    assert shown(await outsider.collect_until("315")) == [
+        f"{S} 352 outsider #open ~member 127.0.0.1 test.server member H@ :0 Test User",
+        f"{S} 315 outsider #open :End of /WHO list."]
     await member.send("MODE #open +s")
     await member.expect("MODE")
+    await member.ping_pong()
     await outsider.send("WHO #open")
-    msgs = await outsider.collect_until("315")
-    assert msgs == [msgs[-1]]
+    assert shown(await outsider.collect_until("315")) == [f"{S} 315 outsider #open :End of /WHO list."]
     await outsider.send("WHO #nowhere")
-    msgs = await outsider.collect_until("315")
-    assert len(msgs) == 1 and msgs[0].params[1] == "#nowhere"
+    assert shown(await outsider.collect_until("315")) == [f"{S} 315 outsider #nowhere :End of /WHO list."]
 
 
 async def test_who_flags_away_and_bot(server):
     a = await server.client("asker")
     bot = await server.client("botty")
     await bot.send("MODE botty +B")
-    await bot.expect("MODE")
+    assert show(await bot.expect("MODE")) == ":botty!~botty@127.0.0.1 MODE botty +B"
     user = server.state.find_user("botty")
     user.away = "out"
     user.modes.add("o")
     await joined(bot, "#b")
     await a.send("WHO #b")
-    msg = await a.expect("352")
-    assert msg.params[6] == "G*@B"
+    assert shown(await a.ping_pong()) == [
+        f"{S} 352 asker #b ~botty 127.0.0.1 test.server botty G*@B :0 Test User",
+        f"{S} 315 asker #b :End of /WHO list."]
 
 
 # -- WHOIS ------------------------------------------------------------------------------
@@ -161,12 +174,12 @@ async def test_whois_of_away_bot_oper_over_tls(server):
     asker = await server.client("asker", caps=["multi-prefix"])
     target = await server.client("robo", tls=True, realname="A Robot")
     await target.send("MODE robo +B")
-    await target.expect("MODE")
+    assert show(await target.expect("MODE")) == ":robo!~robo@127.0.0.1 MODE robo +B"
     await joined(target, "#pub")
     await joined(target, "#hideout")
     await target.send("MODE #hideout +s", "MODE #pub +v robo")
-    await target.expect("MODE")
-    await target.expect("MODE")
+    assert shown(await target.ping_pong()) == [":robo!~robo@127.0.0.1 MODE #hideout +s",
+                                               ":robo!~robo@127.0.0.1 MODE #pub +v robo"]
     user = server.state.find_user("robo")
     user.away = "gone fishing"
     user.modes.add("o")
@@ -179,22 +192,25 @@ async def test_whois_of_away_bot_oper_over_tls(server):
     get = {m.command: m.params for m in msgs}
     assert get["311"] == ["asker", "robo", "~robo", "127.0.0.1", "*", "A Robot"]
     assert get["319"] == ["asker", "robo", "@+#pub"]          # the +s channel is hidden
-    assert get["312"][:3] == ["asker", "robo", "test.server"]
-    assert get["313"][1] == "robo"
+    assert get["312"] == ["asker", "robo", "test.server", "Python IRC server"]
+    assert get["313"] == ["asker", "robo", "is an IRC operator"]
     assert get["301"] == ["asker", "robo", "gone fishing"]
     assert get["671"] == ["asker", "robo", "is using a secure connection"]
     assert get["330"] == ["asker", "robo", "roboacct", "is logged in as"]
     assert get["335"] == ["asker", "robo", "is a bot"]
     idle, signon = int(get["317"][2]), int(get["317"][3])
     assert 0 <= idle < 60 and abs(signon - time.time()) < 60
-    assert get["318"][:2] == ["asker", "robo"]
+    assert get["318"] == ["asker", "robo", "End of /WHOIS list."]
+    assert all(m.source == "test.server" for m in msgs)
 
     # the user themself sees the secret channel and where they connect from
     await target.send("WHOIS robo")
     msgs = await target.collect_until("318")
+    assert [m.command for m in msgs] == ["311", "319", "312", "313", "301", "671", "330", "335",
+                                         "378", "317", "318"]
     get = {m.command: m.params for m in msgs}
-    assert set(get["319"][2].split()) == {"@#pub", "@#hideout"}
-    assert "378" in get
+    assert set(get["319"][2].split()) == {"@#pub", "@#hideout"}   # no multi-prefix: @ only
+    assert get["378"] == ["robo", "robo", "is connecting from ~robo@127.0.0.1 127.0.0.1"]
 
 
 async def test_whois_plain_user_has_no_optional_lines(server):
@@ -203,28 +219,31 @@ async def test_whois_plain_user_has_no_optional_lines(server):
     await asker.send("WHOIS plain")
     msgs = await asker.collect_until("318")
     assert [m.command for m in msgs] == ["311", "312", "317", "318"]
+    signon = msgs[2].params[3]
+    assert shown(msgs) == [f"{S} 311 asker plain ~plain 127.0.0.1 * :Test User",
+                           f"{S} 312 asker plain test.server :Python IRC server",
+                           f"{S} 317 asker plain {msgs[2].params[2]} {signon} :seconds idle, signon time",
+                           f"{S} 318 asker plain :End of /WHOIS list."]
+    assert abs(int(signon) - time.time()) < 60
 
 
 async def test_whois_errors_and_server_parameter(server):
     asker = await server.client("asker")
     other = await server.client("other")  # noqa: F841 (kept open)
-    await asker.send("WHOIS")
-    await asker.expect("431", skip=False)
-    await asker.send("WHOIS nobody")
-    err = await asker.expect("401", skip=False)
-    assert err.params[:2] == ["asker", "nobody"]
-    end = await asker.expect("318", skip=False)
-    assert end.params[1] == "nobody"
-    await asker.send("WHOIS elsewhere.net other")
-    err = await asker.expect("402", skip=False)
-    assert err.params[1] == "elsewhere.net"
-    await asker.send("WHOIS test.server other")
-    await asker.expect("311", "asker", "other", skip=False)
-    await asker.expect("318")
-    await asker.send("WHOIS other other")     # the usual "remote WHOIS" for idle time
-    await asker.expect("311", "asker", "other", skip=False)
-    await asker.expect("317")
-    await asker.expect("318")
+    await asker.send("WHOIS", "WHOIS nobody", "WHOIS elsewhere.net other")
+    assert shown(await asker.ping_pong()) == [f"{S} 431 asker :No nickname given",
+                                              f"{S} 401 asker nobody :No such nick/channel",
+                                              f"{S} 318 asker nobody :End of /WHOIS list.",
+                                              f"{S} 402 asker elsewhere.net :No such server"]
+    for query in ("WHOIS test.server other",
+                  "WHOIS other other"):      # the usual "remote WHOIS" for idle time
+        await asker.send(query)
+        msgs = await asker.ping_pong()
+        assert [m.command for m in msgs] == ["311", "312", "317", "318"]
+        assert shown(msgs[:2]) == [f"{S} 311 asker other ~other 127.0.0.1 * :Test User",
+                                   f"{S} 312 asker other test.server :Python IRC server"]
+        assert msgs[2].params[:2] == ["asker", "other"] and msgs[2].params[2].isdigit()
+        assert show(msgs[3]) == f"{S} 318 asker other :End of /WHOIS list."
 
 
 # -- WHOWAS -----------------------------------------------------------------------------
@@ -233,12 +252,12 @@ async def test_whowas(server):
     asker = await server.client("asker")
     gone = await server.client("Leaver", realname="Left Already")
     await gone.send("NICK Leaver2")
-    await gone.expect("NICK")
+    assert show(await gone.expect("NICK")) == ":Leaver!~leaver@127.0.0.1 NICK Leaver2"
     await gone.send("QUIT :bye")
-    await gone.expect("ERROR")
+    assert show(await gone.expect("ERROR")) == "ERROR :Closing Link: 127.0.0.1 (Quit: bye)"
     again = await server.client("leaver")
     await again.send("QUIT")
-    await again.expect("ERROR")
+    assert show(await again.expect("ERROR")) == "ERROR :Closing Link: 127.0.0.1 (Client Quit)"
     await asker.ping_pong()
 
     await asker.send("WHOWAS LEAVER")
@@ -247,21 +266,18 @@ async def test_whowas(server):
     assert msgs[0].params == ["asker", "leaver", "~leaver", "127.0.0.1", "*", "Test User"]
     assert msgs[2].params == ["asker", "Leaver", "~leaver", "127.0.0.1", "*", "Left Already"]
     assert msgs[1].params[:3] == ["asker", "leaver", "test.server"]
-    assert msgs[-1].params[:2] == ["asker", "LEAVER"]
+    assert msgs[3].params[:3] == ["asker", "Leaver", "test.server"]
+    assert show(msgs[-1]) == f"{S} 369 asker LEAVER :End of WHOWAS"
 
     await asker.send("WHOWAS leaver 1")
-    msgs = await asker.collect_until("369")
-    assert [m.command for m in msgs] == ["314", "312", "369"]
+    one = await asker.collect_until("369")
+    assert shown(one) == [show(msgs[0]), show(msgs[1]), f"{S} 369 asker leaver :End of WHOWAS"]
 
-    await asker.send("WHOWAS neverseen")
-    msgs = await asker.collect_until("369")
-    assert [m.command for m in msgs] == ["406", "369"]
-    assert msgs[0].params[1] == "neverseen"
-
-    await asker.send("WHOWAS")
-    await asker.expect("431", skip=False)
-    await asker.send("WHOWAS leaver 1 other.server")
-    await asker.expect("402", skip=False)
+    await asker.send("WHOWAS neverseen", "WHOWAS", "WHOWAS leaver 1 other.server")
+    assert shown(await asker.ping_pong()) == [f"{S} 406 asker neverseen :There was no such nickname",
+                                              f"{S} 369 asker neverseen :End of WHOWAS",
+                                              f"{S} 431 asker :No nickname given",
+                                              f"{S} 402 asker other.server :No such server"]
 
 
 # -- ISON, USERHOST ---------------------------------------------------------------------
@@ -279,7 +295,7 @@ async def test_ison_answers_in_registered_case(server):
     reply = await asker.expect("303", skip=False)
     assert reply.params == ["asker", ""]
     await asker.send("ISON")
-    await asker.expect("461", "asker", "ISON", skip=False)
+    assert shown(await asker.ping_pong()) == [f"{S} 461 asker ISON :Not enough parameters"]
 
 
 async def test_userhost(server):
@@ -288,11 +304,12 @@ async def test_userhost(server):
     server.state.find_user("one").modes.add("o")
     server.state.find_user("two").away = "brb"
     await asker.send("USERHOST ONE two nobody three four five six")
-    reply = await asker.expect("302", skip=False)
-    assert reply.params[1].split() == ["one*=+~one@127.0.0.1", "two=-~two@127.0.0.1",
-                                       "three=+~three@127.0.0.1", "four=+~four@127.0.0.1"]
+    # at most five nicks are looked at (TARGMAX USERHOST:5); unknown ones are left out
+    assert shown(await asker.ping_pong()) == [
+        f"{S} 302 asker :one*=+~one@127.0.0.1 two=-~two@127.0.0.1 three=+~three@127.0.0.1 "
+        "four=+~four@127.0.0.1"]
     await asker.send("USERHOST")
-    await asker.expect("461", "asker", "USERHOST", skip=False)
+    assert shown(await asker.ping_pong()) == [f"{S} 461 asker USERHOST :Not enough parameters"]
     assert len(others) == 6
 
 
@@ -301,26 +318,31 @@ async def test_userhost(server):
 async def test_lusers_and_motd(server):
     c = await server.client("asker")
     await c.send("LUSERS")
-    msgs = await c.collect_until("266")
-    assert [m.command for m in msgs] == ["251", "252", "253", "254", "255", "265", "266"]
+    assert shown(await c.ping_pong()) == [
+        f"{S} 251 asker :There are 1 users and 0 invisible on 1 servers",
+        f"{S} 252 asker 0 :operator(s) online",
+        f"{S} 253 asker 0 :unknown connection(s)",
+        f"{S} 254 asker 0 :channels formed",
+        f"{S} 255 asker :I have 1 clients and 0 servers",
+        f"{S} 265 asker 1 1 :Current local users 1, max 1",
+        f"{S} 266 asker 1 1 :Current global users 1, max 1"]
+    motd = [f"{S} 375 asker :- test.server Message of the day - ",
+            f"{S} 372 asker :- Welcome to TestNet.",
+            f"{S} 372 asker :- This server has no MOTD of its own yet: set [server] motd or motd_file.",
+            f"{S} 376 asker :End of /MOTD command."]
     await c.send("MOTD")
-    msgs = await c.collect_until("376")
-    assert msgs[0].command == "375"
+    assert shown(await c.ping_pong()) == motd
     await c.send("MOTD test.server")
-    await c.expect("375", skip=False)
-    await c.collect_until("376")
-    await c.send("MOTD other.server")
-    err = await c.expect("402", skip=False)
-    assert err.params[1:] == ["other.server", "No such server"]
-    await c.send("LUSERS * other.server")
-    await c.expect("402", skip=False)
+    assert shown(await c.ping_pong()) == motd
+    await c.send("MOTD other.server", "LUSERS * other.server")
+    assert shown(await c.ping_pong()) == [f"{S} 402 asker other.server :No such server"] * 2
 
 
 async def test_motd_missing(make_server):
     srv = await make_server(server={"motd": ""})
     c = await srv.client("asker")
     await c.send("MOTD")
-    await c.expect("422", skip=False)
+    assert shown(await c.ping_pong()) == [f"{S} 422 asker :MOTD File is missing"]
 
 
 async def test_version_time_admin_info(make_server):
@@ -333,50 +355,48 @@ async def test_version_time_admin_info(make_server):
     c = await srv.client("asker")
     await c.send("VERSION")
     version = await c.expect("351", skip=False)
-    assert version.params[1].startswith("ircd-") and version.params[2] == "test.server"
-    isupport = [await c.next_message() for _ in srv.state.isupport_lines]
-    assert all(m.command == "005" and m.params[-1] == "are supported by this server"
-               for m in isupport)
+    assert show(version) == f"{S} 351 asker ircd-{__version__} test.server :Python IRC server"
+    isupport = await c.ping_pong()
+    assert len(isupport) == len(srv.state.isupport_lines)
+    assert all(m.source == "test.server" and m.command == "005" and m.params[0] == "asker"
+               and m.params[-1] == "are supported by this server" for m in isupport)
     assert "WHOX" in [token for m in isupport for token in m.params[1:-1]]
     await c.send("VERSION nowhere.net")
-    await c.expect("402", skip=False)
+    assert shown(await c.ping_pong()) == [f"{S} 402 asker nowhere.net :No such server"]
 
     await c.send("TIME")
-    t = await c.expect("391", skip=False)
-    assert t.params[1] == "test.server" and len(t.params) == 3
-    assert time.strftime("%Y") in t.params[2]
+    t, = await c.ping_pong()
+    assert (t.source, t.command, t.params[:2], len(t.params)) == ("test.server", "391",
+                                                                  ["asker", "test.server"], 3)
+    assert time.strftime("%Y") in t.params[2] and t.params[2].endswith(" +0000")
 
     await c.send("ADMIN")
-    msgs = [await c.next_message() for _ in range(4)]
-    assert [m.command for m in msgs] == ["256", "257", "258", "259"]
-    assert msgs[0].params[1] == "test.server"
-    assert msgs[1].params[1] == "Somewhere, Earth"
-    assert msgs[2].params[1] == "Ada Admin"
-    assert msgs[3].params[1] == "ada@example.net"
+    assert shown(await c.ping_pong()) == [f"{S} 256 asker test.server :Administrative info",
+                                          f"{S} 257 asker :Somewhere, Earth",
+                                          f"{S} 258 asker :Ada Admin",
+                                          f"{S} 259 asker ada@example.net"]
     await c.send("ADMIN bad.server")
-    await c.expect("402", skip=False)
+    assert shown(await c.ping_pong()) == [f"{S} 402 asker bad.server :No such server"]
 
     await c.send("INFO")
     msgs = await c.collect_until("374")
     assert len(msgs) > 2 and all(m.command == "371" for m in msgs[:-1])
+    assert shown(msgs[:2]) == [f"{S} 371 asker :ircd-{__version__} -- Python IRC server",
+                               f"{S} 371 asker :Network: TestNet"]
+    assert show(msgs[-1]) == f"{S} 374 asker :End of /INFO list."
 
 
 async def test_links(server):
     c = await server.client("asker")
+    link = f"{S} 364 asker test.server test.server :0 Python IRC server"
     await c.send("LINKS")
-    link = await c.expect("364", skip=False)
-    assert link.params[1:3] == ["test.server", "test.server"]
-    assert link.params[3].startswith("0 ")
-    end = await c.expect("365", skip=False)
-    assert end.params[1] == "*"
+    assert shown(await c.ping_pong()) == [link, f"{S} 365 asker * :End of /LINKS list."]
     await c.send("LINKS *.server")
-    await c.expect("364", skip=False)
-    await c.expect("365", skip=False)
+    assert shown(await c.ping_pong()) == [link, f"{S} 365 asker *.server :End of /LINKS list."]
     await c.send("LINKS nomatch.*")
-    end = await c.expect("365", skip=False)
-    assert end.params[1] == "nomatch.*"
+    assert shown(await c.ping_pong()) == [f"{S} 365 asker nomatch.* :End of /LINKS list."]
     await c.send("LINKS other.server *")
-    await c.expect("402", skip=False)
+    assert shown(await c.ping_pong()) == [f"{S} 402 asker other.server :No such server"]
 
 
 async def test_stats(make_server):
@@ -387,36 +407,37 @@ async def test_stats(make_server):
         hosts = ["*@127.0.0.1", "*@localhost"]
     """)
     c = await srv.client("asker")
+    def end(letter):
+        return f"{S} 219 asker {letter} :End of /STATS report"
+
     await c.send("STATS u")
     up = await c.expect("242", skip=False)
+    assert up.source == "test.server" and up.params[0] == "asker"
     assert up.params[1].startswith("Server Up 0 days 00:")
-    await c.expect("219", "asker", "u", skip=False)
+    assert show(await c.next_message()) == end("u")
 
     await c.send("STATS o")                       # not an operator: nothing but the end
-    await c.expect("219", "asker", "o", skip=False)
-    await c.send("STATS l")
+    assert show(await c.next_message()) == end("o")
+    await c.send("STATS l")                       # not an operator: the server's own line
     link = await c.expect("211", skip=False)
-    assert link.params[1] == "test.server"
-    await c.expect("219", "asker", "l", skip=False)
+    assert link.params[:2] == ["asker", "test.server"] and len(link.params) == 8
+    assert all(p.isdigit() for p in link.params[2:])
+    assert show(await c.next_message()) == end("l")
 
     await c.send("STATS m")
     msgs = await c.collect_until("219")
-    counts = {m.params[1]: int(m.params[2]) for m in msgs if m.command == "212"}
-    assert counts["STATS"] == 4 and counts["NICK"] == 1
+    assert shown(msgs) == [f"{S} 212 asker STATS 4", f"{S} 212 asker NICK 1", f"{S} 212 asker USER 1",
+                           end("m")]
 
-    await c.send("STATS z")
-    await c.expect("219", "asker", "z", skip=False)
-    await c.send("STATS")
-    await c.expect("461", "asker", "STATS", skip=False)
-    await c.send("STATS u elsewhere.net")
-    await c.expect("402", skip=False)
+    await c.send("STATS z", "STATS", "STATS u elsewhere.net")
+    assert shown(await c.ping_pong()) == [end("z"), f"{S} 461 asker STATS :Not enough parameters",
+                                          f"{S} 402 asker elsewhere.net :No such server"]
 
     srv.state.find_user("asker").modes.add("o")
     other = await srv.client("other")  # noqa: F841 (kept open)
     await c.send("STATS o")
-    msgs = await c.collect_until("219")
-    assert [m.params[1:] for m in msgs if m.command == "243"] == [
-        ["O", "*@127.0.0.1", "*", "boss"], ["O", "*@localhost", "*", "boss"]]
+    assert shown(await c.collect_until("219")) == [f"{S} 243 asker O *@127.0.0.1 * boss",
+                                                   f"{S} 243 asker O *@localhost * boss", end("o")]
     await c.send("STATS l")
     msgs = await c.collect_until("219")
     links = [m for m in msgs if m.command == "211"]
@@ -432,18 +453,21 @@ async def test_help(server):
     c = await server.client("asker")
     await c.send("HELP")
     msgs = await c.collect_until("706")
-    assert msgs[0].command == "704" and msgs[0].params[1] == "*"
+    assert show(msgs[0]) == f"{S} 704 asker * :** Help for test.server **"
+    assert show(msgs[-1]) == f"{S} 706 asker * :End of /HELP"
+    assert all(m.source == "test.server" and m.command == "705" and m.params[:2] == ["asker", "*"]
+               for m in msgs[1:-1])
     listed = " ".join(m.params[2] for m in msgs if m.command == "705").split()
     for name in ("WHO", "WHOIS", "PRIVMSG", "HELP", "JOIN"):
         assert name in listed
     await c.send("HELP who")
-    msgs = await c.collect_until("706")
-    assert [m.command for m in msgs] == ["704", "705", "705", "706"]
-    assert all(m.params[1] == "who" for m in msgs)
-    assert msgs[2].params[2].startswith("WHO <mask")
+    assert shown(await c.collect_until("706")) == [
+        f"{S} 704 asker who :** WHO **",
+        f"{S} 705 asker who :",
+        f"{S} 705 asker who :WHO <mask|channel> [o][%<fields>[,<token>]] -- list matching users",
+        f"{S} 706 asker who :End of /HELP"]
     await c.send("HELP frobnicate")
-    err = await c.expect("524", skip=False)
-    assert err.params[1:] == ["frobnicate", "No help available on this topic"]
+    assert shown(await c.ping_pong()) == [f"{S} 524 asker frobnicate :No help available on this topic"]
 
 
 async def test_every_command_answers_help(server):
@@ -452,15 +476,15 @@ async def test_every_command_answers_help(server):
     for name in sorted(COMMANDS):
         await c.send(f"HELP {name}")
         msgs = await c.collect_until("706")
-        assert msgs[0].command == "704", name
-        assert msgs[2].params[2].startswith(name), name
+        assert show(msgs[0]) == f"{S} 704 asker {name} :** {name} **", name
+        assert msgs[2].params[:2] == ["asker", name] and msgs[2].params[2].startswith(name), name
+        assert show(msgs[-1]) == f"{S} 706 asker {name} :End of /HELP"
 
 
 async def test_queries_need_registration(server):
     c = await server.client()
     await c.send("WHOIS someone", "HELP")
-    await c.expect("451")
-    await c.expect("451")
+    assert shown(await c.ping_pong()) == [f"{S} 451 * :You have not registered"] * 2
 
 
 async def test_whois_channel_list_is_split_to_fit_lines(server):
