@@ -408,3 +408,19 @@ async def test_key_is_shown_to_members_only(server):
                                            f"{S} 321 keeper Channel :Users  Name",
                                            f"{S} 322 keeper #vault 1 :[+ntkl hunter2 5] ",
                                            f"{S} 323 keeper :End of /LIST"]
+
+
+async def test_kick_beyond_targmax_says_who_was_not_kicked(make_server):
+    srv = await make_server(limits={"max_targets": 2})
+    op = await srv.client("kop")
+    await op.send("JOIN #many")
+    await op.expect("366")
+    members = [await srv.client(nick) for nick in ("u0", "u1", "u2")]
+    for c in members:
+        await c.send("JOIN #many")
+        await c.expect("366")
+    await op.ping_pong()
+    await op.send("KICK #many u0,u1,u2 :out")
+    got = shown(await op.ping_pong())
+    assert got[0] == f"{S} 407 kop u2 :Too many targets: at most 2 per KICK, these were not kicked"
+    assert got[1:] == [":kop!~kop@127.0.0.1 KICK #many u0 out", ":kop!~kop@127.0.0.1 KICK #many u1 out"]

@@ -177,3 +177,11 @@ async def test_long_relayed_line_is_cut_to_512_bytes(server):
     assert (msg.source, msg.params) == (source, ["receiver", "é" * 220])
     raw = f":{source} PRIVMSG receiver :{msg.params[1]}"
     assert len(raw.encode()) <= 510          # cut on a character boundary
+
+
+async def test_a_recipient_named_twice_gets_the_message_once(server):
+    a = await server.client("doubler")
+    b = await server.client("target")
+    await a.send("PRIVMSG target,TARGET,target :once")
+    await a.ping_pong()
+    assert shown(await b.ping_pong()) == [":doubler!~doubler@127.0.0.1 PRIVMSG target once"]

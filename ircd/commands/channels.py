@@ -253,6 +253,10 @@ def kick(server, client, msg) -> None:
     reason = msg.params[2] if len(msg.params) > 2 and msg.params[2] else user.nick
     reason = truncate_utf8(reason, limit.kicklen)
     checked: dict = {}     # folded channel name -> Channel, or None once refused
+    if len(pairs) > limit.max_targets:
+        rest = ",".join(nick for _, nick in pairs[limit.max_targets:])
+        client.numeric(N.ERR_TOOMANYTARGETS, rest,
+                       f"Too many targets: at most {limit.max_targets} per KICK, these were not kicked")
     for name, nick in pairs[:limit.max_targets]:
         if fold(name) not in checked:
             checked[fold(name)] = channel_for(server, client, name, op=True)

@@ -12,7 +12,7 @@ import time
 from linkproto import events as ev
 
 from ..protocol import numerics as N
-from ..protocol.casemap import CHANTYPES
+from ..protocol.casemap import CHANTYPES, fold
 from .checks import channel_for
 
 
@@ -58,9 +58,11 @@ def _send(server, client, msg, command) -> None:
     # RFC 1459 4.4.2 forbids error replies to NOTICE; our delivery contract (DESIGN.md)
     # says nothing is dropped without a word, so NOTICE failures are reported as for
     # PRIVMSG, as InspIRCd and Solanum do. Numerics cannot start a reply loop between bots.
+    seen = set()
     for target in targets:
-        if not target:
-            continue
+        if not target or fold(target) in seen:
+            continue          # the same recipient twice in one line gets it once
+        seen.add(fold(target))
         name = target.lstrip("@+")
         status = target[:len(target) - len(name)]
         if status and not (name and name[0] in CHANTYPES):
