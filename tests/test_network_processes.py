@@ -77,3 +77,47 @@ async def test_three_processes_survive_a_killed_middle_and_re_form(tmp_path):
             ircnet.stop(s)
     for s in servers:
         assert_log_clean(s.dir / "ircd.log")
+
+
+async def test_the_example_network_in_conf_runs_as_it_is(tmp_path):
+    """conf/network/{a,b,c}.toml: three processes that link into a chain by themselves."""
+    import shutil
+    import subprocess
+    import sys
+    from irctest import server_env
+    example = tmp_path / "network"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "conf" / "network", example)
+    procs = []
+    try:
+        for n in "abc":
+            log = open(tmp_path / f"{n}.log", "wb")
+            procs.append(subprocess.Popen([sys.executable, "-m", "ircd", "run", "--config",
+                                           str(example / f"{n}.toml")], stdout=log,
+                                          stderr=subprocess.STDOUT, env=server_env()))
+        for port in (6671, 6672, 6673):
+            with trio.fail_after(20):
+                while True:
+                    try:
+                        c = await IRCClient.connect(port)
+                        break
+                    except OSError:
+                        await trio.sleep(0.1)
+            await c.close()
+        watcher = await IRCClient.connect(6671)
+        await watcher.register("watcher")
+        with trio.fail_after(30):
+            while True:
+                await watcher.send("LINKS")
+                links = [m for m in await watcher.collect_until("365") if m.command == "364"]
+                if len(links) == 3:
+                    break
+                await trio.sleep(0.2)
+        assert sorted(m.params[1] for m in links) == ["a.example.net", "b.example.net",
+                                                      "c.example.net"]
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            assert p.wait(10) == 0
+    for n in "abc":
+        assert_log_clean(tmp_path / f"{n}.log")
