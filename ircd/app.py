@@ -123,7 +123,7 @@ class App:
         for client in list(self.server.connections):
             self.server.quit_client(client, self.shutdown_reason)
         with trio.move_on_after(SHUTDOWN_FLUSH_SECONDS):
-            while self.server.connections:
+            while self.server.connections or self.server.linking.open:
                 await trio.sleep(0.05)
         connections.cancel_scope.cancel()
 

@@ -121,3 +121,4 @@ class Link:
 
     def connection_closed(self) -> None:
         self.close("Connection closed", tell_peer=False)
+        self.server.linking.open.discard(self)

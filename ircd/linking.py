@@ -41,6 +41,7 @@ class Linking:
     def __init__(self, server):
         self.server = server
         self.links: set[Link] = set()     # every link connection, in handshake or linked
+        self.open: set[Link] = set()      # links whose connection has not finished closing
         self._identity = None
         self.connect_requested = None      # set by the I/O layer: callable(link config)
         self._last_skew_warning = 0.0
@@ -88,6 +89,7 @@ class Linking:
         link = Link(self.server, conn, Handshake(hello, key, cert, self.pin, tls_peer_cert),
                     outgoing, time.monotonic())
         self.links.add(link)
+        self.open.add(link)
         return link
 
     def proof_accepted(self, link: Link) -> None:

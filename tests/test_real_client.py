@@ -51,6 +51,14 @@ def test_irssi_session():
     assert result.ok, "irssi session failed:\n" + report(result)
 
 
+def test_irssi_session_across_linked_servers():
+    """The same session with irssi on one server and the raw client on another linked to
+    it: irssi sees the other end's user, messages, topic and WHOIS across the link."""
+    result = load_tool().run_session(linked=True)
+    print(report(result))
+    assert result.ok, "irssi session across a link failed:\n" + report(result)
+
+
 # A server that misbehaves: it swallows every PRIVMSG. The scenario must notice.
 DROP_PRIVMSG = textwrap.dedent("""\
     import sys

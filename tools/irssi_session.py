@@ -433,8 +433,10 @@ level = "info"
 
 class Session:
     def __init__(self, *, server_cmd: list[str] | None, echo: bool, timeout_scale: float,
-                 workdir: Path, irssi_pacing: bool = False):
+                 workdir: Path, irssi_pacing: bool = False, linked: bool = False):
         self.irssi_pacing = irssi_pacing
+        self.linked = linked            # irssi on one server, the raw client on a linked one
+        self.network = []               # tools/ircnet.py servers, when linked
         self.server_cmd = server_cmd or [sys.executable, "-m", "ircd"]
         self.echo = echo
         self.scale = timeout_scale
@@ -465,6 +467,28 @@ class Session:
         return seconds * self.scale * (3 if self.irssi_pacing else 1)
 
     # -- pieces ----------------------------------------------------------------------
+    def start_network(self) -> tuple[int, int]:
+        """Two linked servers (tools/ircnet.py): irssi's and the raw client's."""
+        ircnet = _load_ircnet()
+        self.network = ircnet.plan(2, "chain", self.dir / "net")
+        ircnet.write(self.network, limits={"flood_control": True})
+        for server in self.network:
+            ircnet.start(server)
+        for server in self.network:
+            ircnet.wait_listening(server, self.t(15))
+        first, second = self.network
+        self.server, self.server_log = first.proc, first.dir / "ircd.log"
+        linked = wait_until(lambda: all("burst from" in (s.dir / "ircd.log").read_text()
+                                        for s in self.network), self.t(15), 0.1)
+        if not linked:
+            raise StepFailed(f"{first.name} and {second.name} did not link within {self.t(15):.0f}s")
+        self.passed(f"{first.name} (pid {first.proc.pid}, port {first.port}) and {second.name} "
+                    f"(pid {second.proc.pid}, port {second.port}) are linked")
+        return first.port, second.port
+
+    def logs(self) -> list[Path]:
+        return [s.dir / "ircd.log" for s in self.network] if self.network else [self.server_log]
+
     def start_server(self) -> int:
         port = free_port()
         config = self.dir / "ircd.toml"
@@ -549,10 +573,13 @@ class Session:
 
     # -- the scenario ----------------------------------------------------------------
     def run(self) -> None:
-        port = self.start_server()
+        if self.linked:
+            port, raw_port = self.start_network()
+        else:
+            port = raw_port = self.start_server()
 
         # The raw client registers and waits in the channel.
-        self.raw = RawClient(port)
+        self.raw = RawClient(raw_port)
         self.raw.send(f"NICK {RAW_NICK}")
         self.raw.send(f"USER {RAW_NICK} 0 * :{RAW_REALNAME}")
         self.expect_raw("001 (registration)", lambda l: irc_parts(l)[1] == "001", 10, 0)
@@ -701,14 +728,16 @@ class Session:
         self.passed(f"irssi reports the channel synced" + (f" in {synced.group(1)}s" if synced else ""))
 
     def stop_server(self) -> None:
-        self.server.send_signal(signal.SIGTERM)
-        try:
-            status = self.server.wait(timeout=self.t(10))
-        except subprocess.TimeoutExpired:
-            raise StepFailed("server still running 10s after SIGTERM")
-        if status != 0:
-            raise StepFailed(f"server exited with status {status} after SIGTERM")
-        self.passed("server stopped cleanly on SIGTERM")
+        for proc in [s.proc for s in self.network] or [self.server]:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                status = proc.wait(timeout=self.t(10))
+            except subprocess.TimeoutExpired:
+                raise StepFailed(f"server (pid {proc.pid}) still running 10s after SIGTERM")
+            if status != 0:
+                raise StepFailed(f"server (pid {proc.pid}) exited with status {status} after SIGTERM")
+        self.passed("server stopped cleanly on SIGTERM" if not self.network
+                    else "both servers stopped cleanly on SIGTERM")
 
     # -- afterwards ------------------------------------------------------------------
     def collect_notes(self) -> None:
@@ -727,10 +756,12 @@ class Session:
                                           f"(irssi's last lines before it: {sent[-3:]!r})")
                     elif "[no line end]" in line:
                         self.notes.append(f"server line without CRLF: {line!r}")
-        try:
-            log = self.server_log.read_text("utf-8", errors="replace")
-        except OSError:
-            log = ""
+        log = ""
+        for path in self.logs():
+            try:
+                log += path.read_text("utf-8", errors="replace")
+            except OSError:
+                pass
         rows = log.splitlines()
         for i, row in enumerate(rows):
             if row.startswith("Traceback"):
@@ -754,12 +785,13 @@ class Session:
         if self.raw is not None:
             out += ["--- raw client received, last 25 lines ---",
                     *[line for _, _, line in self.raw.log.items[-25:]]]
-        try:
-            server_log = self.server_log.read_text("utf-8", errors="replace").splitlines()
-        except OSError:
-            server_log = []
-        if server_log:
-            out += ["--- server log, last 30 lines ---", *server_log[-30:]]
+        for path in self.logs():
+            try:
+                server_log = path.read_text("utf-8", errors="replace").splitlines()
+            except OSError:
+                server_log = []
+            if server_log:
+                out += [f"--- server log {path}, last 30 lines ---", *server_log[-30:]]
         return out
 
     def traffic(self) -> list[str]:
@@ -775,13 +807,22 @@ class Session:
             self.raw.close()
         if self.relay is not None:
             self.relay.close()
-        if self.server is not None and self.server.poll() is None:
-            self.server.terminate()
-            try:
-                self.server.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.server.kill()
-                self.server.wait(timeout=5)
+        for proc in [s.proc for s in self.network] or [self.server]:
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=5)
+
+
+def _load_ircnet():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("ircnet", Path(__file__).with_name("ircnet.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def missing_tools() -> list[str]:
@@ -790,7 +831,7 @@ def missing_tools() -> list[str]:
 
 def run_session(*, server_cmd: list[str] | None = None, echo: bool = False, verbose: bool = False,
                 keep: bool = False, timeout_scale: float = 1.0,
-                irssi_pacing: bool = False) -> SessionResult:
+                irssi_pacing: bool = False, linked: bool = False) -> SessionResult:
     """Run the whole scenario; never raises for a failed check (see SessionResult.ok)."""
     missing = missing_tools()
     if missing:
@@ -798,7 +839,7 @@ def run_session(*, server_cmd: list[str] | None = None, echo: bool = False, verb
                              failed_step="tools")
     workdir = Path(tempfile.mkdtemp(prefix="irssi-session-"))
     session = Session(server_cmd=server_cmd, echo=echo, timeout_scale=timeout_scale,
-                      workdir=workdir, irssi_pacing=irssi_pacing)
+                      workdir=workdir, irssi_pacing=irssi_pacing, linked=linked)
     ok = False
     failed = None
     dump: list[str] = []
@@ -856,6 +897,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--irssi-pacing", action="store_true",
                         help="keep irssi's own command pacing (cmd_queue_speed 2200 ms): "
                              "slower (about 30 s) but exactly irssi's defaults")
+    parser.add_argument("--linked", action="store_true",
+                        help="two linked servers: irssi on one, the raw client on the other")
     args = parser.parse_args(argv)
     missing = missing_tools()
     if missing:
@@ -863,7 +906,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     result = run_session(server_cmd=shlex.split(args.server_cmd) if args.server_cmd else None,
                          echo=True, verbose=args.verbose, keep=args.keep,
-                         timeout_scale=args.timeout_scale, irssi_pacing=args.irssi_pacing)
+                         timeout_scale=args.timeout_scale, irssi_pacing=args.irssi_pacing,
+                         linked=args.linked)
     return 0 if result.ok else 1
 
 

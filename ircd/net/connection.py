@@ -152,7 +152,8 @@ class Connection:
     async def _close_stream(self, clean: bool) -> None:
         """TLS: send the close alert so clients don't report an unexpected EOF."""
         if clean and self.secure:
-            with trio.move_on_after(TLS_CLOSE_SECONDS):
+            # shielded, so a shutdown's cancellation still lets the alert out (bounded)
+            with trio.CancelScope(shield=True), trio.move_on_after(TLS_CLOSE_SECONDS):
                 try:
                     await self.stream.aclose()
                     return
