@@ -161,3 +161,27 @@ async def test_nick_taken_elsewhere_is_refused_and_lusers_counts_the_network(cha
     msgs = {m.command: m for m in await left.collect_until("266")}
     assert msgs["251"].params[-1] == "There are 2 users and 0 invisible on 3 servers"
     assert msgs["255"].params[-1] == "I have 1 clients and 1 servers"
+
+
+async def test_operators_see_links_in_stats_and_can_squit_and_connect(chain):
+    s1, s2, s3, left, right = chain
+    await joined((s1, s2, s3), "#ops", left, right)
+    await left.send(f"OPER admin :{PASSWORD}")
+    await left.expect("381")
+    await left.send("STATS l")
+    rows = [m for m in await left.collect_until("219") if m.command == "211"]
+    link = [m for m in rows if m.params[1].startswith("s2.test[127.0.0.1:")]
+    assert len(link) == 1 and link[0].params[-1].startswith("linked, lag")
+    # SQUIT drops the link (a netsplit for everyone), CONNECT brings it back at once
+    await left.send("SQUIT s2.test :maintenance")
+    assert "Dropping the link to s2.test: maintenance" in (await left.expect("NOTICE")).params[-1]
+    quit = await right.expect("QUIT")
+    assert quit.source.startswith("left!") and quit.params == ["s2.test s1.test"]
+    await until(lambda: len(s1.state.registry.servers) == 1, what="s1 alone")
+    await left.send("CONNECT s2.test")
+    assert "Connecting to s2.test" in (await left.expect("NOTICE")).params[-1]
+    await until(lambda: len(s1.state.registry.servers) == 3, what="the network whole again")
+    await left.send("CONNECT s2.test")
+    assert "already linked" in (await left.expect("NOTICE")).params[-1]
+    await left.send("CONNECT nowhere.test")
+    assert (await left.expect("402")).params[1] == "nowhere.test"

@@ -142,6 +142,11 @@ def proc_cpu_s(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# More server PIDs (--pids: the other servers of a linked network) whose CPU share
+# every CpuMeter reports as "servers_cpu".
+OTHER_PIDS: list[int] = []
+
+
 class CpuMeter:
     """CPU share used by the generator and (with a pid) the server over a window."""
 
@@ -150,6 +155,7 @@ class CpuMeter:
         self.t0 = now()
         self.g0 = proc_cpu_s(None)
         self.s0 = proc_cpu_s(server_pid) if server_pid else None
+        self.others = {p: proc_cpu_s(p) for p in OTHER_PIDS}
 
     def result(self) -> dict:
         dt = max(now() - self.t0, 1e-9)
@@ -158,6 +164,13 @@ class CpuMeter:
             s1 = proc_cpu_s(self.pid)
             if s1 is not None:
                 out["server_cpu"] = round((s1 - self.s0) / dt, 3)
+        if self.others:
+            shares = {}
+            for p, c0 in self.others.items():
+                c1 = proc_cpu_s(p)
+                if c0 is not None and c1 is not None:
+                    shares[str(p)] = round((c1 - c0) / dt, 3)
+            out["servers_cpu"] = shares
         return out
 
 
@@ -204,11 +217,12 @@ def warn_generator_bound(cpu: dict) -> None:
 class Client:
     __slots__ = (
         "net", "sock", "fd", "nick", "idx", "state", "inbuf", "out", "want_out",
-        "on_line", "pending_joins", "t_start", "t_ready", "tail", "last_line", "closed",
+        "on_line", "pending_joins", "t_start", "t_ready", "tail", "last_line", "closed", "port",
     )
 
-    def __init__(self, net: "Net", sock: socket.socket, nick: str, idx: int):
+    def __init__(self, net: "Net", sock: socket.socket, nick: str, idx: int, port: int = 0):
         self.net = net
+        self.port = port
         self.sock = sock
         self.fd = sock.fileno()
         self.nick = nick
@@ -233,8 +247,8 @@ class Net:
         self.host = host
         self.port = port
         self.timeout = timeout
-        info = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
-        self.family, _, _, _, self.addr = info[0]
+        self.addrs: dict[int, tuple] = {}    # port -> (family, sockaddr)
+        self.family, self.addr = self.address(port)
         self.ep = select.epoll()
         self.clients: dict[int, Client] = {}
         self.readers: dict[int, object] = {}
@@ -244,18 +258,28 @@ class Net:
 
     # -- sockets
 
-    def connect(self, nick: str, idx: int) -> Client:
+    def address(self, port: int) -> tuple:
+        """(family, sockaddr) of self.host at `port` (resolved once per port)."""
+        if port not in self.addrs:
+            info = socket.getaddrinfo(self.host, port, 0, socket.SOCK_STREAM)
+            self.addrs[port] = (info[0][0], info[0][4])
+        return self.addrs[port]
+
+    def connect(self, nick: str, idx: int, port: int | None = None) -> Client:
+        """Connect one client to self.port, or to `port` (another server of a network)."""
+        port = port or self.port
+        family, addr = self.address(port)
         try:
-            sock = socket.socket(self.family, socket.SOCK_STREAM)
+            sock = socket.socket(family, socket.SOCK_STREAM)
         except OSError as e:
             raise BenchError(f"cannot create socket number {len(self.clients) + 1}: {e}") from None
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        err = sock.connect_ex(self.addr)
+        err = sock.connect_ex(addr)
         if err not in (0, errno.EINPROGRESS, errno.EAGAIN):
             sock.close()
-            raise BenchError(f"cannot connect to {self.host}:{self.port}: {os.strerror(err)}")
-        c = Client(self, sock, nick, idx)
+            raise BenchError(f"cannot connect to {self.host}:{port}: {os.strerror(err)}")
+        c = Client(self, sock, nick, idx, port)
         c.t_start = now()
         self.clients[c.fd] = c
         self.readers[c.fd] = lambda c=c: self.read_lines(c)
@@ -292,7 +316,7 @@ class Net:
                 return
             except OSError as e:
                 if e.errno == errno.ECONNREFUSED:
-                    self.fail(c, f"cannot connect to {self.host}:{self.port}: connection refused "
+                    self.fail(c, f"cannot connect to {self.host}:{c.port}: connection refused "
                                  f"(is the server running?)")
                 else:
                     self.fail(c, f"connect/send failed: {e}")
@@ -450,9 +474,11 @@ class Net:
             elif cmd == b"ERROR":
                 self.fail(c, "server sent ERROR")
 
-    def setup(self, nicks: list[str], channels_of, concurrency: int, what: str) -> list[Client]:
+    def setup(self, nicks: list[str], channels_of, concurrency: int, what: str,
+              port_of=None) -> list[Client]:
         """Connect and register clients, `concurrency` at a time; join their channels.
 
+        port_of(i), if given, is the port client i connects to (default self.port).
         Returns when every client has its 001 and the JOIN echo of each channel.
         """
         clients: list[Client] = []
@@ -472,7 +498,7 @@ class Net:
         def step() -> None:
             while state["started"] < n and in_progress() < concurrency:
                 i = state["started"]
-                c = self.connect(nicks[i], i)
+                c = self.connect(nicks[i], i, port_of(i) if port_of else None)
                 c.pending_joins = {ch.lower() for ch in channels_of(i)}
                 c.on_line = on_line
                 clients.append(c)
@@ -530,16 +556,102 @@ def payload_pad(size: int, base_len: int) -> bytes:
     return b" " + b"x" * max(0, size - base_len - 1) if size > base_len + 1 else b""
 
 
-def setup_channel(net: Net, run: Run, members: int, concurrency: int):
+def placement(args) -> tuple[int, list[int]]:
+    """(sender port, receiver ports) from --sender-port/--receiver-ports (default --port)."""
+    sender_port = getattr(args, "sender_port", None) or args.port
+    ports = getattr(args, "receiver_ports", None) or [args.port]
+    return sender_port, ports
+
+
+def placement_info(args) -> dict:
+    sender_port, ports = placement(args)
+    return {"sender_port": sender_port, "receiver_ports": ports}
+
+
+def parse_pids(text: str) -> list[int]:
+    try:
+        pids = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of PIDs: {text!r}") from None
+    return pids
+
+
+def parse_ports(text: str) -> list[int]:
+    try:
+        ports = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of ports: {text!r}") from None
+    if not ports or not all(0 < p < 65536 for p in ports):
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of ports: {text!r}")
+    return ports
+
+
+def setup_channel(net: Net, run: Run, members: int, concurrency: int,
+                  sender_port: int | None = None, receiver_ports: list[int] | None = None):
+    """Connect `members` receivers and one sender and join them to one channel.
+
+    Receiver i connects to receiver_ports[i % len]; the sender to sender_port (both
+    default to net.port).  When they are not all on the sender's server (linked
+    servers), wait until the sender's server lists every member in NAMES, so the
+    first message already goes to every server with members.
+    """
     p = run.prefix()
     chan = f"#{p}"
     nicks = [p + b36(i) for i in range(members)] + [p + "_"]
-    say(f"  connecting {members} members + 1 sender to {chan} ...")
+    sender_port = sender_port or net.port
+    ports = receiver_ports or [net.port]
+    where = "" if set(ports) == {sender_port} else (
+        f" (receivers on port{'s' if len(ports) > 1 else ''} {','.join(map(str, ports))}, "
+        f"sender on port {sender_port})")
+    say(f"  connecting {members} members + 1 sender to {chan}{where} ...")
     t0 = now()
     meter = CpuMeter(net.pid)
-    clients = net.setup(nicks, lambda i: [chan], concurrency, f"joining {chan}")
+    clients = net.setup(nicks, lambda i: [chan], concurrency, f"joining {chan}",
+                        port_of=lambda i: sender_port if i == members else ports[i % len(ports)])
     say(f"  {len(clients)} clients registered and joined in {now() - t0:.2f}s (cpu {meter.result()})")
+    if where:
+        t1 = now()
+        wait_names(net, clients[members], chan, members + 1)
+        say(f"  the sender's server lists all {members + 1} in NAMES {chan} "
+            f"after {now() - t1:.2f}s more")
     return chan, clients[:members], clients[members]
+
+
+def wait_names(net: Net, c: Client, chan: str, expect: int) -> None:
+    """Repeat NAMES chan on c's connection until the reply lists `expect` names."""
+    state = {"names": 0, "last": -1, "asked": 0.0, "pending": False}
+    target = chan.lower().encode()
+
+    def ask() -> None:
+        state["names"] = 0
+        state["pending"] = True
+        state["asked"] = now()
+        net.send(c, b"NAMES %s\r\n" % chan.encode())
+
+    def on_line(_c: Client, line: bytes) -> None:
+        parts = line.rstrip(b"\r").split(b" ", 5)
+        if len(parts) < 4:
+            return
+        if parts[1] == b"353" and len(parts) == 6 and parts[4].lower() == target:
+            state["names"] += len(parts[5].lstrip(b":").split())
+        elif parts[1] == b"366" and parts[3].lower() == target:
+            state["pending"] = False
+            if state["names"] != state["last"]:
+                state["last"] = state["names"]
+                net.progress += 1
+
+    def step() -> None:
+        if not state["pending"] and state["last"] < expect and now() - state["asked"] > 0.1:
+            ask()
+
+    c.on_line = on_line
+    ask()
+    try:
+        net.wait(lambda: state["last"] >= expect,
+                 lambda: f"waiting for NAMES {chan} to list {expect} members "
+                         f"(last reply listed {state['last']})", step=step)
+    finally:
+        c.on_line = None
 
 
 def sync_members(net: Net, chan: str, sender: Client, members: list[Client], marker: bytes) -> None:
@@ -567,7 +679,7 @@ def bench_fanout(args, run: Run, members: int) -> dict:
     net = Net(args.host, args.port, args.timeout)
     net.pid = args.pid
     try:
-        chan, mem, sender = setup_channel(net, run, members, args.concurrency)
+        chan, mem, sender = setup_channel(net, run, members, args.concurrency, *placement(args))
         marker = b"SYNC-" + chan[1:].encode()
         sync_members(net, chan, sender, mem, marker)
 
@@ -639,6 +751,7 @@ def bench_fanout(args, run: Run, members: int) -> dict:
             rate = (stop_recv - warm_recv) / (t_stop - t_warm_actual)
         res = {
             "members": members,
+            **placement_info(args),
             "window": window,
             "messages_sent": sent,
             "deliveries": total,
@@ -708,7 +821,7 @@ def bench_latency(args, run: Run) -> dict:
     net = Net(args.host, args.port, args.timeout)
     net.pid = args.pid
     try:
-        chan, mem, sender = setup_channel(net, run, members, args.concurrency)
+        chan, mem, sender = setup_channel(net, run, members, args.concurrency, *placement(args))
         marker = b"SYNC-" + chan[1:].encode()
         sync_members(net, chan, sender, mem, marker)
 
@@ -751,6 +864,7 @@ def bench_latency(args, run: Run) -> dict:
                                 percentile(lat, 99.9), lat[-1] if lat else float("nan"))]
         res = {
             "members": members,
+            **placement_info(args),
             "rate": rate,
             "messages_sent": sent,
             "deliveries": len(lat),
@@ -953,6 +1067,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="clients connecting/registering at once (default 100)")
     common.add_argument("--pid", type=int, default=None,
                         help="server PID: memory mode reads its VmRSS; CPU share is reported")
+    common.add_argument("--pids", type=parse_pids, default=[], metavar="PID,PID,...",
+                        help="more server PIDs (a linked network's other servers): their CPU "
+                             "share is reported as servers_cpu")
     common.add_argument("--cpu", type=int, default=None,
                         help="pin the generator to this CPU (like taskset -c)")
     common.add_argument("--seed", type=int, default=None, help="seed of the run's nick prefix")
@@ -964,6 +1081,12 @@ def build_parser() -> argparse.ArgumentParser:
     traffic.add_argument("--size", type=int, default=64,
                          help="approximate length of the message text in bytes: 'seq timestamp' "
                               "padded with x (default 64)")
+    traffic.add_argument("--sender-port", type=int, default=None,
+                         help="fanout/latency: connect the sender to this port (another server "
+                              "of a linked network; default --port)")
+    traffic.add_argument("--receiver-ports", type=parse_ports, default=None, metavar="P1,P2,...",
+                         help="fanout/latency: spread the receivers round-robin over these ports "
+                              "(default --port)")
 
     ap = argparse.ArgumentParser(description="Load generator for IRC servers (loopback only).")
     sub = ap.add_subparsers(dest="mode", required=True)
@@ -1014,6 +1137,7 @@ def main(argv=None) -> int:
     out = {"mode": args.mode, "host": args.host, "port": args.port, "results": results}
     try:
         check_host(args.host)
+        OTHER_PIDS[:] = args.pids
         if args.cpu is not None:
             os.sched_setaffinity(0, {args.cpu})
         nofile = raise_nofile()
