@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
-from linkproto import codec, frames as fr
+from linkproto import codec, events as ev, frames as fr
 from linkproto.handshake import Handshake, HandshakeError, State
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 class Link:
     __slots__ = ("server", "conn", "handshake", "decoder", "name", "outgoing", "closed",
                  "established", "frames_in", "frames_out", "lag_ms", "ping_sent",
-                 "connected_at", "burst_done", "last_recv", "ready_sent", "__weakref__")
+                 "connected_at", "burst_done", "last_recv", "ready_sent", "replayed", "__weakref__")
 
     def __init__(self, server, conn, handshake: Handshake, outgoing: str | None, now: float):
         self.server = server
@@ -32,6 +32,7 @@ class Link:
         self.established = False          # the peer is introduced in the registry
         self.burst_done = False
         self.ready_sent = False           # we accepted the peer and told it so
+        self.replayed: list = []          # replayed messages, until ReplayEnd
         self.frames_in = self.frames_out = 0
         self.lag_ms: int | None = None
         self.ping_sent: float | None = None
@@ -51,6 +52,12 @@ class Link:
             self.conn.write(codec.encode(frame))
 
     send_event = send
+
+    def send_replay(self, messages) -> None:
+        """Messages said while the peer could not hear them, as one run."""
+        for m in messages:
+            self.send(m)
+        self.send(fr.ReplayEnd())
 
     def start(self) -> None:
         self.send(self.handshake.hello())
@@ -103,12 +110,18 @@ class Link:
             elif kind is fr.BurstEnd:
                 self.burst_done = True
                 self.server.linking.burst_received(self, frame)
+            elif kind is fr.ReplayEnd:
+                run, self.replayed = self.replayed, []
+                self.server.linking.replay(self, run)
             elif kind is fr.Ping:
                 self.send(fr.Pong(frame.token))
             elif kind is fr.Pong:
                 self.server.linking.pong(self, frame)
             elif kind in (fr.WhoisRequest, fr.WhoisReply):
                 self.server.linking.whois_frame(self, frame)
+            return
+        if kind is ev.Message and frame.replay:
+            self.replayed.append(frame)
             return
         self.server.linking.event(self, frame)
 

@@ -13,6 +13,8 @@ import logging
 import os
 import time
 
+import attrs
+
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -162,6 +164,10 @@ class Linking:
         server = self.server
         server.emit(ev.BurstComplete(server.stamp(), link.peer_sid), from_link=link.peer_sid)
         self._next_forming(link)
+        # what we heard while the peer's side could not: it delivers what it lacks
+        log_ = server.history.recent(server.now_ms())
+        if log_:
+            link.send_replay([attrs.evolve(m, replay=True) for m in log_])
         log.info("burst from %s complete: %d servers, %d users, %d channels (%.0f ms after "
                  "connecting)", link.name, end.servers, end.users, end.channels,
                  (time.monotonic() - link.connected_at) * 1000)
@@ -206,6 +212,8 @@ class Linking:
         if problem is not None:
             link.close(f"protocol error: {problem}")
             return
+        if type(e) is ev.Message and not server.history.record(e):
+            return                         # already delivered here (it came round twice)
         if type(e) is ev.UserQuit:
             target = server.registry.users.get(e.uid)
             if target is not None and target.session is not None:
@@ -215,6 +223,18 @@ class Linking:
             server.emit(e, from_link=link.peer_sid)
         except StateError as exc:
             link.close(f"protocol error: {exc}")
+
+    def replay(self, link: Link, run: list) -> None:
+        """A run of replayed messages: deliver and pass on those not seen here."""
+        server = self.server
+        fresh = []
+        for m in run:
+            problem = self._wrong_direction(link, m) if m.uid[:3] in server.registry.servers else None
+            if problem is None and server.history.record(m):
+                fresh.append(m)
+        if fresh:
+            server.router.deliver_replay(fresh, link.peer_sid)
+            log.info("replay from %s: %d of %d messages were new here", link.name, len(fresh), len(run))
 
     def lost(self, link: Link, reason: str) -> None:
         self.links.discard(link)

@@ -17,6 +17,7 @@ from .protocol import numerics as N
 from .protocol.casemap import fold
 from .protocol.message import TAG_ACCOUNT, TAG_MSG, TAG_TIME, add_tags, build_line
 from .state.modes import format_event_changes, format_mode_changes
+from .state.registry import StateError
 
 
 def iso_time(ms: int) -> str:
@@ -116,8 +117,7 @@ class Router:
 
     # -- messages (the hot path) ------------------------------------------------------------
 
-    def _message(self, e: ev.Message, out, origin):
-        sender = out.user
+    def message_line(self, e: ev.Message, out) -> Outgoing:
         text = e.text
         chan = out.channel
         if chan is not None:
@@ -125,9 +125,14 @@ class Router:
         else:
             dest = self.server.registry.users[e.target]
             params = (dest.nick,) if text is None else (dest.nick, text)
-        line = Outgoing(sender.source, e.command, params, e.time_ms, trailing=text is not None,
+        return Outgoing(e.source, e.command, params, e.time_ms, trailing=text is not None,
                         msgid=e.msgid, client_tags=dict(e.tags) if e.tags else None,
-                        account=sender.account, bot="B" in sender.modes)
+                        account=e.account, bot=e.bot)
+
+    def _message(self, e: ev.Message, out, origin):
+        text = e.text
+        chan = out.channel
+        line = self.message_line(e, out)
         forms = line.forms
         build = line.build
         delivered = True
@@ -152,6 +157,48 @@ class Router:
                 text is not None or "message-tags" in origin.caps):
             origin.write(line.for_client(origin))
         return delivered, line
+
+    # -- replays after a netsplit ----------------------------------------------------------
+
+    def deliver_replay(self, messages, from_link: str) -> None:
+        """Messages said on the other side of a netsplit (each new here): to the local
+        users who were in the conversation when it was said, as one chathistory batch
+        per conversation with the original time and msgid; then on to the other
+        directions that need them, as runs of their own."""
+        registry = self.server.registry
+        conversations: dict = {}          # session -> {batch target: [line, ...]}
+        onward: dict = {}                 # direction -> [event, ...]
+        for e in messages:
+            try:
+                out = registry.apply(e)
+            except StateError:
+                continue
+            if out.undeliverable:
+                continue
+            line = self.message_line(e, out)
+            if out.channel is not None:
+                joined = out.channel.joined
+                recipients = [m for m in out.local if m.session is not None
+                              and m.uid != e.uid and joined.get(m, e.stamp) < e.stamp]
+                name = out.channel.name
+            else:
+                recipients = [u for u in out.local if u.session is not None
+                              and u.signon * 1000 <= e.time_ms]
+                name = e.source.split("!", 1)[0]
+            for m in recipients:
+                s = m.session
+                if e.text is not None or "message-tags" in s.caps:
+                    conversations.setdefault(s, {}).setdefault(name, []).append(line.for_client(s))
+            for direction in out.links:
+                if direction != from_link:
+                    onward.setdefault(direction, []).append(e)
+        for s, by_target in conversations.items():
+            for name, lines in by_target.items():
+                self._batched(s, "chathistory", (name,), lines)
+        for direction, events in onward.items():
+            link = self.links.get(direction)
+            if link is not None:
+                link.send_replay(events)
 
     # -- channels ------------------------------------------------------------------------
 
@@ -193,6 +240,48 @@ class Router:
         for s, ref in self._netjoins.pop(e.sid, {}).items():
             if not s.closing:
                 self._batch_end(s, ref)
+
+    # -- replays after a netsplit ----------------------------------------------------------
+
+    def deliver_replay(self, messages, from_link: str) -> None:
+        """Messages said on the other side of a netsplit (each new here): to the local
+        users who were in the conversation when it was said, as one chathistory batch
+        per conversation with the original time and msgid; then on to the other
+        directions that need them, as runs of their own."""
+        registry = self.server.registry
+        conversations: dict = {}          # session -> {batch target: [line, ...]}
+        onward: dict = {}                 # direction -> [event, ...]
+        for e in messages:
+            try:
+                out = registry.apply(e)
+            except StateError:
+                continue
+            if out.undeliverable:
+                continue
+            line = self.message_line(e, out)
+            if out.channel is not None:
+                joined = out.channel.joined
+                recipients = [m for m in out.local if m.session is not None
+                              and m.uid != e.uid and joined.get(m, e.stamp) < e.stamp]
+                name = out.channel.name
+            else:
+                recipients = [u for u in out.local if u.session is not None
+                              and u.signon * 1000 <= e.time_ms]
+                name = e.source.split("!", 1)[0]
+            for m in recipients:
+                s = m.session
+                if e.text is not None or "message-tags" in s.caps:
+                    conversations.setdefault(s, {}).setdefault(name, []).append(line.for_client(s))
+            for direction in out.links:
+                if direction != from_link:
+                    onward.setdefault(direction, []).append(e)
+        for s, by_target in conversations.items():
+            for name, lines in by_target.items():
+                self._batched(s, "chathistory", (name,), lines)
+        for direction, events in onward.items():
+            link = self.links.get(direction)
+            if link is not None:
+                link.send_replay(events)
 
     # -- channels ------------------------------------------------------------------------
 

@@ -24,9 +24,11 @@ from .commands.deferred import Awaiting, Deferred
 from .protocol import numerics as N
 from .protocol.casemap import CASEMAPPING, CHANTYPES, fold
 from .protocol.message import ProtocolError, add_tags, build_line, escape_tag_value, parse_line
+from .holding import Holds
 from .linking import Linking
 from .routing import Router
 from .state.channel import CHANMODES_TOKEN
+from .state.history import MessageLog
 from .state.registry import Network
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,9 @@ class Server:
         self.registry = Network(cfg.sid, cfg.name, cfg.description)
         self.router = Router(self)
         self.linking = Linking(self)
+        self.holds = Holds(self)
+        lim = config.limits
+        self.history = MessageLog(lim.history_messages, lim.history_seconds)
         self.connections: set = set()             # every local Session, registered or not
         self.per_ip: collections.Counter = collections.Counter()
         self.whowas: collections.deque = collections.deque(maxlen=config.limits.whowas)
@@ -93,6 +98,7 @@ class Server:
         for session in self.connections:
             session.conn.sendq = config.limits.sendq
         self.isupport_lines = self._build_isupport()
+        self.history.resize(config.limits.history_messages, config.limits.history_seconds)
         self._drop_removed_opers(config)
 
     def _drop_removed_opers(self, config) -> None:
@@ -154,12 +160,18 @@ class Server:
             before = self.registry.users.get(event.uid)
             if before is not None:
                 self.remember(before)
+        kind = type(event)
+        if kind is ev.Message and from_link is None:
+            self.history.record(event)       # (a linked server's: recorded by linking)
         outcome = self.registry.apply(event)
-        if type(event) is ev.UserQuit and outcome.user is not None:
+        if kind is ev.UserQuit and outcome.user is not None:
             self.remember(outcome.user)
         for user, _ in outcome.quits:
             self.remember(user)
-        return self.router.deliver(event, outcome, origin, from_link)
+        result = self.router.deliver(event, outcome, origin, from_link)
+        if kind is ev.UserIntroduced and self.holds.held:
+            self.holds.arrived(outcome.user)
+        return result
 
     # -- connections -------------------------------------------------------------------
 

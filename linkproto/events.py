@@ -239,6 +239,10 @@ class Message:
     time_ms: int
     status: str = ""        # "@" or "+": only members with that status or higher
     tags: tuple = ()        # client-only tags ((name, value), ...)
+    source: str = ""        # the sender as nick!user@host when sent (it may be gone later)
+    account: str | None = None
+    bot: bool = False
+    replay: bool = False    # sent again after a netsplit: each server delivers it once
 
 
 @_frozen

@@ -41,6 +41,12 @@ class BurstEnd:
 
 
 @_frozen
+class ReplayEnd:
+    """Ends a run of replayed messages (Message.replay): the receiver delivers the run
+    to its users as one history batch per conversation."""
+
+
+@_frozen
 class Ping:
     token: int           # the sender's monotonic clock in ms: the echo measures lag
 
@@ -71,4 +77,4 @@ class WhoisReply:
     signon: int
 
 
-CONTROL_FRAMES = (Hello, Proof, Ready, BurstEnd, Ping, Pong, Error, WhoisRequest, WhoisReply)
+CONTROL_FRAMES = (Hello, Proof, Ready, BurstEnd, ReplayEnd, Ping, Pong, Error, WhoisRequest, WhoisReply)

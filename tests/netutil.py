@@ -27,17 +27,19 @@ class Node:
         self.fingerprint = certificate_fingerprint(cert)
 
 
-def link_blocks(node: Node, peers, connect_to) -> str:
+def link_blocks(node: Node, peers, connect_to, autoconnect: bool = True) -> str:
     text = f'[[listen]]\nhost = "127.0.0.1"\nport = {node.link_port}\nlink = true\n'
     for peer in peers:
         text += (f'\n[[link]]\nname = "{peer.name}"\nhost = "127.0.0.1"\nport = {peer.link_port}\n'
-                 f'fingerprint = "{peer.fingerprint}"\nautoconnect = {str(peer in connect_to).lower()}\n')
+                 f'fingerprint = "{peer.fingerprint}"\n'
+                 f'autoconnect = {str(autoconnect and peer in connect_to).lower()}\n')
     return text
 
 
 async def start_network(nursery, base: Path, edges, count: int, limits=None,
-                        extra: str = "") -> list[RunningServer]:
-    """Start `count` servers linked along `edges` ((i, j): server i connects to j)."""
+                        extra: str = "", autoconnect: bool = True) -> list[RunningServer]:
+    """Start `count` servers linked along `edges` ((i, j): server i connects to j). With
+    autoconnect False the links are made once (CONNECT) and not remade when cut."""
     nodes = [Node(base, i + 1) for i in range(count)]
     servers = []
     for node in nodes:
@@ -48,13 +50,17 @@ async def start_network(nursery, base: Path, edges, count: int, limits=None,
         lim.update(limits or {})
         path, port, tls_port = write_config(
             node.dir, server={"name": node.name, "sid": node.sid}, limits=lim,
-            extra=link_blocks(node, peers, connect_to) + extra)
+            extra=link_blocks(node, peers, connect_to, autoconnect) + extra)
         app = App(load_config(path))
         nursery.start_soon(app.main)
         with trio.fail_after(10):
             await app.ready.wait()
         await wait_listening(port)
         servers.append(RunningServer(app, path, port, tls_port))
+    if not autoconnect:
+        for i, j in edges:
+            servers[i].app.linker.connect_soon(nodes[j].name)
+            await wait_linked(servers[: max(i, j) + 1], max(i, j) + 1)
     await wait_linked(servers, count)
     return servers
 

@@ -89,7 +89,7 @@ def setup():
 
 def message(command="PRIVMSG", text="hello", target="#c", tags=()):
     return ev.Message(Stamp(40, "1AA"), command, "1AA000001", target, text, "1AAmsg1", "1AA", 7,
-                      1, 1_700_000_000_123, tags=tags)
+                      1, 1_700_000_000_123, tags=tags, source="n0!~u@h")
 
 
 def test_channel_message_is_serialised_once_per_form_and_echoed():

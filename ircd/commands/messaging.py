@@ -79,7 +79,8 @@ def _message(server, client, user, command, target, status, text, tags) -> ev.Me
     now = server.now_ms()
     return ev.Message(server.stamp(), command, user.uid, target, text, server.new_msgid(seq),
                       server.sid, server.epoch, seq, now, status,
-                      tuple(tags.items()) if tags else ())
+                      tuple(tags.items()) if tags else (), user.source, user.account,
+                      "B" in user.modes)
 
 
 def _to_channel(server, client, user, command, target, name, status, text, tags) -> None:
@@ -98,10 +99,28 @@ def _to_channel(server, client, user, command, target, name, status, text, tags)
     server.emit(_message(server, client, user, command, chan.name, status, text, tags), client)
 
 
+def _hold(server, client, user, command, away, text, tags) -> None:
+    """The recipient left in a netsplit: keep the message for when it comes back."""
+    uid, nick = away
+    event = _message(server, client, user, command, uid, "", text, tags)
+    if not server.holds.hold(client, nick, uid, event):
+        client.report("FAIL", command, "NOT_DELIVERED", nick, event.msgid,
+                      f"Your message to {nick} was not delivered: too many messages are "
+                      "already waiting for them")
+        return
+    client.report("WARN", command, "QUEUED", nick, event.msgid,
+                  f"queued: {nick}'s server is unreachable; the message waits up to "
+                  f"{server.config.limits.hold_seconds:.0f} seconds for it to come back")
+
+
 def _to_user(server, client, user, command, target, text, tags) -> None:
     dest = server.find_user(target)
     if dest is None:
-        client.numeric(N.ERR_NOSUCHNICK, target, "No such nick/channel")
+        away = server.registry.split_away.get(fold(target))
+        if away is not None and command != "TAGMSG" and server.config.limits.hold_seconds > 0:
+            _hold(server, client, user, command, away, text, tags)
+        else:
+            client.numeric(N.ERR_NOSUCHNICK, target, "No such nick/channel")
         return
     event = _message(server, client, user, command, dest.uid, "", text, tags)
     delivered, line = server.emit(event, client)

@@ -61,8 +61,9 @@ def _channel(chan, sid: str) -> list:
         out.append(ev.ChannelModeChange(Stamp(0, sid), name, None, (
             ev.ListRemove(letter, folded, tuple(sorted(tags))),)))
     for user, status in chan.members.items():
-        joined = max(chan.status_stamps.get((user.uid, letter), chan.created)
-                     for letter in STATUS_MODES)
+        joined = chan.joined.get(user) or max(chan.status_stamps.get((user.uid, letter),
+                                                                      chan.created)
+                                               for letter in STATUS_MODES)
         created = chan.creator_ops.get(user)
         out.append(ev.ChannelJoin(joined, name, user.uid, status, created))
     return out

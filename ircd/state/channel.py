@@ -42,7 +42,7 @@ class Channel:
     __slots__ = ("name", "folded", "members", "modes", "key", "limit", "topic",
                  "topic_setter", "topic_time", "created", "lists", "invited", "stamps",
                  "status_stamps", "adds", "removed", "held", "ban_cache", "directions",
-                 "creator_ops")
+                 "creator_ops", "joined")
 
     def __init__(self, name: str, created):
         self.name = name
@@ -65,6 +65,7 @@ class Channel:
         self.ban_cache: dict = {}    # User -> banned? (cleared on list, nick, host change)
         self.directions: dict[str, int] = {}   # link direction -> members behind it
         self.creator_ops: dict = {}  # User -> creation stamp their ops came with
+        self.joined: dict = {}       # User -> stamp of their join (who was there when)
 
     @property
     def created_ts(self) -> int:
@@ -232,6 +233,7 @@ class Channel:
             else:
                 status = status.replace("o", "")    # an older channel exists: no ops
         self.members[user] = status
+        self.joined[user] = stamp
         for letter in STATUS_MODES:
             self.status_stamps[(user.uid, letter)] = stamp
         self.invited.discard(user.uid)
@@ -243,6 +245,7 @@ class Channel:
             self.status_stamps.pop((user.uid, letter), None)
         self.ban_cache.pop(user, None)
         self.creator_ops.pop(user, None)
+        self.joined.pop(user, None)
 
     def digest_items(self) -> tuple:
         """Everything clients can observe, in a canonical order (for state digests)."""

@@ -75,6 +75,7 @@ class Network:
         self.claims: dict[str, dict[str, User]] = {}   # folded wanted nick -> {UID: User}
         self.channels: dict[str, Channel] = {}    # folded name -> Channel
         self.local_users: dict[str, User] = {}    # UID -> User on this server
+        self.split_away: dict[str, tuple] = {}    # folded nick -> (UID, nick) lost to a netsplit
         self.invisible_count = 0
         self.oper_count = 0
         self.max_local = 0
@@ -189,6 +190,7 @@ class Network:
         quits, renames = [], []
         for user in [u for u in self.users.values() if u.sid in gone]:
             quits.append((user, self.neighbours(user)))
+            self.split_away[user.folded] = (user.uid, user.nick)
             renames.extend(self._remove_user(user, netsplit=True))
         for sid in gone:
             del self.servers[sid]
@@ -214,6 +216,9 @@ class Network:
         user.account = e.account
         self.users[e.uid] = user
         self.nicks[fold(e.uid)] = user
+        away = self.split_away.get(fold(e.nick))
+        if away is not None and away[0] == e.uid:
+            del self.split_away[fold(e.nick)]
         server.users += 1
         if user.sid == self.sid:
             self.local_users[e.uid] = user
@@ -505,7 +510,9 @@ class Network:
     # messages
 
     def _message(self, e: ev.Message) -> Outcome:
-        sender = self._user(e.uid)
+        sender = self.users.get(e.uid)      # None for a replayed message whose sender left
+        if sender is None and not e.replay:
+            raise StateError(f"unknown user {e.uid}")
         target = e.target
         if target[:1] in CHANTYPES:
             chan = self.channels.get(fold(target))

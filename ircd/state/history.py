@@ -1,0 +1,69 @@
+"""The recent-message log: what each server keeps so that nothing said during a netsplit
+is lost, and nothing is delivered twice.
+
+A message is known by (origin SID, origin epoch, sequence number). `record` logs a
+message and remembers that it was seen; `seen` says whether one was. After a netsplit
+heals, each side sends its log across the new link; the receiver delivers only what it
+has not seen. Bounded by count and age (time comes in with the messages: pure).
+"""
+
+from __future__ import annotations
+
+import collections
+
+
+class MessageLog:
+    __slots__ = ("max_messages", "max_ms", "log", "_seen", "_seen_order")
+
+    def __init__(self, max_messages: int, max_seconds: float):
+        self.max_messages = max_messages
+        self.max_ms = int(max_seconds * 1000)
+        self.log: collections.deque = collections.deque()
+        self._seen: set = set()
+        # remembered longer than logged (4x): a peer with a longer log cannot resend
+        # something this server delivered and has already forgotten
+        self._seen_order: collections.deque = collections.deque()
+
+    def seen(self, e) -> bool:
+        return (e.origin, e.epoch, e.seq) in self._seen
+
+    def record(self, e) -> bool:
+        """Log a message and mark it seen; False (and nothing logged) if it was seen."""
+        key = (e.origin, e.epoch, e.seq)
+        seen = self._seen
+        if key in seen:
+            return False
+        seen.add(key)
+        order = self._seen_order
+        order.append((e.time_ms, key))
+        if self.max_messages:
+            log = self.log
+            log.append(e)
+            if len(log) > self.max_messages:
+                log.popleft()
+        self._expire(e.time_ms)
+        return True
+
+    def _expire(self, now_ms: int) -> None:
+        oldest = now_ms - self.max_ms
+        log = self.log
+        while log and log[0].time_ms < oldest:
+            log.popleft()
+        order = self._seen_order
+        limit = 4 * max(self.max_messages, 1)
+        while order and (len(order) > limit or order[0][0] < now_ms - 4 * self.max_ms):
+            _, key = order.popleft()
+            self._seen.discard(key)
+
+    def recent(self, now_ms: int) -> list:
+        """The logged messages not older than the limit, oldest first."""
+        self._expire(now_ms)
+        return list(self.log)
+
+    def resize(self, max_messages: int, max_seconds: float) -> None:
+        self.max_messages = max_messages
+        self.max_ms = int(max_seconds * 1000)
+        while self.max_messages and len(self.log) > self.max_messages:
+            self.log.popleft()
+        if not self.max_messages:
+            self.log.clear()
