@@ -61,9 +61,11 @@ def _channel(chan, sid: str) -> list:
         out.append(ev.ChannelModeChange(Stamp(0, sid), name, None, (
             ev.ListRemove(letter, folded, tuple(sorted(tags))),)))
     for user, status in chan.members.items():
-        joined = chan.joined.get(user) or max(chan.status_stamps.get((user.uid, letter),
-                                                                      chan.created)
-                                               for letter in STATUS_MODES)
         created = chan.creator_ops.get(user)
-        out.append(ev.ChannelJoin(joined, name, user.uid, status, created))
+        out.append(ev.ChannelJoin(chan.joined[user], name, user.uid, status, created))
+        for letter in STATUS_MODES:       # status set by MODE after the join, with its stamp
+            stamp = chan.status_stamps.get((user.uid, letter))
+            if stamp is not None:
+                out.append(ev.ChannelModeChange(stamp, name, None, (
+                    ev.StatusMode(letter, user.uid, letter in status),)))
     return out

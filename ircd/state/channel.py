@@ -58,7 +58,7 @@ class Channel:
         self.lists: dict[str, list[ListEntry]] = {"b": [], "e": [], "I": []}   # as shown
         self.invited: set[str] = set()   # UIDs
         self.stamps: dict[str, object] = {}          # register ("i".."t", "k", "l", "topic") -> Stamp
-        self.status_stamps: dict[tuple, object] = {}  # (uid, letter) -> Stamp
+        self.status_stamps: dict[tuple, object] = {}  # (uid, letter) -> Stamp of its last MODE
         self.adds: dict[str, dict[str, list[ListEntry]]] = {"b": {}, "e": {}, "I": {}}
         self.removed: set = set()    # (letter, folded mask, tag) of removed additions
         self.held = False            # kept while empty: members were lost to a netsplit
@@ -178,7 +178,8 @@ class Channel:
         if status is None:
             return False
         key = (user.uid, letter)
-        if stamp < self.status_stamps.get(key, ZERO):
+        last = self.status_stamps.get(key) or self.joined[user]    # a join resets it
+        if stamp < last:
             return False
         self.status_stamps[key] = stamp
         if letter == "o":
@@ -233,9 +234,9 @@ class Channel:
             else:
                 status = status.replace("o", "")    # an older channel exists: no ops
         self.members[user] = status
-        self.joined[user] = stamp
+        self.joined[user] = stamp        # also the stamp of its status registers until a MODE
         for letter in STATUS_MODES:
-            self.status_stamps[(user.uid, letter)] = stamp
+            self.status_stamps.pop((user.uid, letter), None)
         self.invited.discard(user.uid)
         return lost
 

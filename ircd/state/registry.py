@@ -72,7 +72,7 @@ class Network:
         self.peers: set[str] = set()              # SIDs of directly linked servers
         self.users: dict[str, User] = {}          # UID -> User
         self.nicks: dict[str, User] = {}          # folded displayed nick -> User
-        self.claims: dict[str, dict[str, User]] = {}   # folded wanted nick -> {UID: User}
+        self.claims: dict[str, list[User]] = {}   # folded wanted nick -> its claimants
         self.channels: dict[str, Channel] = {}    # folded name -> Channel
         self.local_users: dict[str, User] = {}    # UID -> User on this server
         self.split_away: dict[str, tuple] = {}    # folded nick -> (UID, nick) lost to a netsplit
@@ -275,8 +275,8 @@ class Network:
         if not claimants:
             self.claims.pop(folded, None)
             return
-        holder = min(claimants.values(), key=self._rank)
-        for other in claimants.values():
+        holder = min(claimants, key=self._rank) if len(claimants) > 1 else claimants[0]
+        for other in claimants:
             if other is not holder:
                 self._display(other, other.uid, renames)
         self._display(holder, holder.wanted, renames)
@@ -287,7 +287,8 @@ class Network:
         if user.wanted:
             folded = fold(user.wanted)
             claimants = self.claims.get(folded)
-            if claimants is not None and claimants.pop(user.uid, None) is not None:
+            if claimants is not None and user in claimants:
+                claimants.remove(user)
                 self._resolve(folded, renames)
         return renames
 
@@ -295,11 +296,15 @@ class Network:
         renames: list = []
         old = fold(user.wanted) if user.wanted else ""
         if old:
-            self.claims.get(old, {}).pop(user.uid, None)
+            claimants = self.claims.get(old)
+            if claimants is not None and user in claimants:
+                claimants.remove(user)
         user.wanted = nick
         user.nick_stamp = stamp
         new = fold(nick)
-        self.claims.setdefault(new, {})[user.uid] = user
+        claimants = self.claims.setdefault(new, [])
+        if user not in claimants:
+            claimants.append(user)
         self._resolve(new, renames)
         if old and old != new:
             self._resolve(old, renames)
