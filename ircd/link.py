@@ -110,6 +110,8 @@ class Link:
             elif kind is fr.BurstEnd:
                 self.burst_done = True
                 self.server.linking.burst_received(self, frame)
+            elif kind is fr.ReplayRequest:
+                self.server.linking.replay_requested(self)
             elif kind is fr.ReplayEnd:
                 run, self.replayed = self.replayed, []
                 self.server.linking.replay(self, run)

@@ -164,13 +164,28 @@ class Linking:
         server = self.server
         server.emit(ev.BurstComplete(server.stamp(), link.peer_sid), from_link=link.peer_sid)
         self._next_forming(link)
-        # what we heard while the peer's side could not: it delivers what it lacks
-        log_ = server.history.recent(server.now_ms())
-        if log_:
-            link.send_replay([attrs.evolve(m, replay=True) for m in log_])
         log.info("burst from %s complete: %d servers, %d users, %d channels (%.0f ms after "
                  "connecting)", link.name, end.servers, end.users, end.channels,
                  (time.monotonic() - link.connected_at) * 1000)
+        # what we heard while the peer's side could not: it delivers what it lacks; and
+        # the servers behind us replay theirs towards it too (what they said may never
+        # have come this way, if nobody here was in the conversation)
+        self._send_log(link)
+        for other in list(server.router.links.values()):
+            if other is not link:
+                other.send(fr.ReplayRequest())
+
+    def _send_log(self, link: Link) -> None:
+        server = self.server
+        recent = server.history.recent(server.now_ms())
+        if recent:
+            link.send_replay([attrs.evolve(m, replay=True) for m in recent])
+
+    def replay_requested(self, link: Link) -> None:
+        self._send_log(link)
+        for other in list(self.server.router.links.values()):
+            if other is not link:
+                other.send(fr.ReplayRequest())
 
     # -- what arrives ---------------------------------------------------------------------
 

@@ -47,6 +47,12 @@ class ReplayEnd:
 
 
 @_frozen
+class ReplayRequest:
+    """A link formed somewhere on the sender's side: replay your log towards it (and
+    pass the request on), so what was said anywhere reaches the other side."""
+
+
+@_frozen
 class Ping:
     token: int           # the sender's monotonic clock in ms: the echo measures lag
 
@@ -77,4 +83,4 @@ class WhoisReply:
     signon: int
 
 
-CONTROL_FRAMES = (Hello, Proof, Ready, BurstEnd, ReplayEnd, Ping, Pong, Error, WhoisRequest, WhoisReply)
+CONTROL_FRAMES = (Hello, Proof, Ready, BurstEnd, ReplayEnd, ReplayRequest, Ping, Pong, Error, WhoisRequest, WhoisReply)
