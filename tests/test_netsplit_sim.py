@@ -11,7 +11,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, strategies as st
 
 from netsim import Network
 
@@ -168,7 +168,6 @@ def check(net, clients, sent, snapshots) -> None:
             assert told, f"pm {msgid} from {sender.nick} to {target.nick} neither delivered nor reported"
 
 
-@settings(max_examples=40, deadline=None)
 @given(st.lists(actions, max_size=30))
 def test_random_schedules_of_splits_kills_and_chat_lose_nothing(schedule):
     run_schedule(schedule)
