@@ -122,6 +122,8 @@ class LimitsConfig:
     link_retry_max: float = _limit(60.0, 1.0)
     link_ping_interval: float = _limit(30.0, 1.0)
     link_ping_timeout: float = _limit(90.0, 1.0)
+    link_resume_seconds: float = _limit(30.0, 0.0)
+    link_resume_frames: int = _limit(1_000_000, 1000)
     history_messages: int = _limit(10000, 0)
     history_seconds: float = _limit(3600.0, 0.0)
     hold_seconds: float = _limit(300.0, 0.0)

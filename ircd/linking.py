@@ -53,6 +53,7 @@ class Linking:
         # server (a loop neither side could see yet).
         self.forming: Link | None = None
         self.waiting: list[Link] = []
+        self.suspended: dict[str, Link] = {}   # peer SID -> link waiting to be resumed
 
     # -- configuration -----------------------------------------------------------------
 
@@ -109,8 +110,53 @@ class Linking:
         self.forming = link
         link.send(fr.Ready())
         link.ready_sent = True
-        if link.handshake.state is State.BURST:     # the peer's Ready came first
-            self.authenticated(link)
+        if link.handshake.state is State.RESUME:    # the peer's Ready came first
+            self.offer_resume(link)
+
+    def offer_resume(self, link: Link) -> None:
+        """Say which earlier link with this peer we could continue (if one is held)."""
+        held = self.suspended.get(link.handshake.peer.sid)
+        if held is not None and held.handshake.peer.name == link.handshake.peer.name:
+            link.send(fr.Resume(held.token, held.handled))
+        else:
+            link.send(fr.Resume(b"", 0))
+        link.counting = True
+
+    def resume_or_burst(self, link: Link) -> None:
+        """Both Resumes are known: continue the held link, or start afresh."""
+        peer = link.handshake.peer
+        theirs = link.handshake.peer_resume
+        held = self.suspended.get(peer.sid)
+        if held is not None and theirs.token and theirs.token == held.token:
+            self._resume(held, link, theirs.handled)
+            return
+        if held is not None:
+            del self.suspended[peer.sid]
+            self._declare_split(held, "the link came back but could not be resumed")
+        self.authenticated(link)
+
+    def _resume(self, held: Link, link: Link, peer_handled: int) -> None:
+        del self.suspended[held.peer_sid]
+        link.token, link.name = held.token, held.name
+        link.handled, link.acked = held.handled, held.acked
+        link.out_seq, link.unacked = held.out_seq, held.unacked
+        link.established = link.burst_done = True
+        self.server.router.links[link.peer_sid] = link
+        resent = link.resend_after(peer_handled)
+        self._next_forming(link)
+        log.info("link to %s (%s) resumed after %.1f s: %d frames resent, nothing lost",
+                 link.name, link.peer_sid, time.monotonic() - held.last_recv, resent)
+
+    def overflowed(self, link: Link) -> None:
+        """Too much waits for a peer to acknowledge: give up resuming it."""
+        link.unacked.clear()
+        link.counting = False
+        if link.suspended:
+            self.suspended.pop(link.peer_sid, None)
+            self._declare_split(link, f"more than {self.server.config.limits.link_resume_frames} "
+                                      "frames waited for it to resume")
+        else:
+            link.close("too many frames unacknowledged: the peer is not keeping up")
 
     def _next_forming(self, done: Link) -> None:
         if self.forming is done:
@@ -124,6 +170,9 @@ class Linking:
         """Why linking this peer would close a loop (it is already on the network), or None."""
         reg = self.server.registry
         peer = link.handshake.peer
+        held = self.suspended.get(peer.sid)
+        if held is not None and held.handshake.peer.name == peer.name:
+            return None                    # the same server coming back: a resume, maybe
         known = reg.servers.get(peer.sid)
         by_name = next((s for s in reg.servers.values() if s.name.lower() == peer.name.lower()), None)
         entry = known or by_name
@@ -147,6 +196,7 @@ class Linking:
             link.close(problem)
             return
         link.name = peer.name
+        link.token = link.handshake.token()
         link.established = True
         server.router.links[peer.sid] = link
         started = time.monotonic()
@@ -251,7 +301,7 @@ class Linking:
             server.router.deliver_replay(fresh, link.peer_sid)
             log.info("replay from %s: %d of %d messages were new here", link.name, len(fresh), len(run))
 
-    def lost(self, link: Link, reason: str) -> None:
+    def lost(self, link: Link, reason: str, resumable: bool = False) -> None:
         self.links.discard(link)
         if link in self.waiting:
             self.waiting.remove(link)
@@ -262,8 +312,30 @@ class Linking:
             who = link.name if peer is None else f"{peer.name} at {link.conn.ip}:{link.conn.port}"
             log.warning("link with %s refused: %s", who, reason)
             return
+        grace = server.config.limits.link_resume_seconds
+        if resumable and grace > 0 and link.burst_done and not link.suspended:
+            # the connection broke: hold the link (what is sent waits) for it to resume
+            link.suspended = True
+            self.suspended[link.peer_sid] = link
+            log.warning("link to %s (%s) interrupted: %s; waiting up to %.0f s for it to "
+                        "resume", link.name, link.peer_sid, reason, grace)
+            server.timers.call_later(grace, lambda: self._grace_over(link))
+            return
+        self._declare_split(link, reason)
+
+    def _grace_over(self, link: Link) -> None:
+        if self.suspended.get(link.peer_sid) is link:
+            del self.suspended[link.peer_sid]
+            grace = self.server.config.limits.link_resume_seconds
+            self._declare_split(link, f"{link.name} did not come back within {grace:.0f} s")
+
+    def _declare_split(self, link: Link, reason: str) -> None:
+        server = self.server
         sid = link.peer_sid
-        server.router.links.pop(sid, None)
+        link.suspended = False
+        link.unacked.clear()
+        if server.router.links.get(sid) is link:
+            del server.router.links[sid]
         log.warning("link to %s (%s) lost: %s", link.name, sid, reason)
         server.emit(ev.ServerQuit(server.stamp(), sid, reason))
 
@@ -271,9 +343,11 @@ class Linking:
         """Ping quiet links (their lag shows in STATS l); drop the silent ones."""
         lim = self.server.config.limits
         for link in list(self.links):
+            link.acknowledge(force=True)
             idle = now - link.last_recv
             if idle > lim.link_ping_interval + lim.link_ping_timeout:
-                link.close(f"Ping timeout: nothing received for {int(idle)} seconds")
+                link.close(f"Ping timeout: nothing received for {int(idle)} seconds",
+                           tell_peer=False, resumable=True)
             elif link.established and idle > lim.link_ping_interval and link.ping_sent is None:
                 link.ping_sent = now
                 link.send(fr.Ping(int(now * 1000)))

@@ -29,7 +29,7 @@ class FrameError(Exception):
 # Stable type codes: never renumber one, only add.
 _CODES: dict[type, int] = {
     fr.Hello: 1, fr.BurstEnd: 2, fr.Ping: 3, fr.Pong: 4, fr.Error: 5,
-    fr.WhoisRequest: 6, fr.WhoisReply: 7, fr.Proof: 8, fr.Ready: 9, fr.ReplayEnd: 10, fr.ReplayRequest: 11,
+    fr.WhoisRequest: 6, fr.WhoisReply: 7, fr.Proof: 8, fr.Ready: 9, fr.ReplayEnd: 10, fr.ReplayRequest: 11, fr.Resume: 12, fr.Ack: 13,
     ev.ServerIntroduced: 20, ev.ServerQuit: 21, ev.UserIntroduced: 22, ev.UserQuit: 23,
     ev.NickChange: 24, ev.UserModeChange: 25, ev.AwayChange: 26, ev.AccountChange: 27,
     ev.HostChange: 28, ev.RealnameChange: 29, ev.ChannelCreate: 30, ev.ChannelJoin: 31,

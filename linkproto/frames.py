@@ -33,6 +33,22 @@ class Ready:
 
 
 @_frozen
+class Resume:
+    """Sent after Ready: the link this one may continue (its token, empty for none) and
+    how many frames of it the sender handled. Both sides offering the same token resume
+    it: each resends what the other had not handled, and nobody sees a netsplit."""
+    token: bytes
+    handled: int
+
+
+@_frozen
+class Ack:
+    """How many frames (all but Acks, counted from the Resume) the sender has handled;
+    the receiver may forget those it kept for resending."""
+    count: int
+
+
+@_frozen
 class BurstEnd:
     """The sender has sent its whole view of the network."""
     servers: int
@@ -83,4 +99,4 @@ class WhoisReply:
     signon: int
 
 
-CONTROL_FRAMES = (Hello, Proof, Ready, BurstEnd, ReplayEnd, ReplayRequest, Ping, Pong, Error, WhoisRequest, WhoisReply)
+CONTROL_FRAMES = (Hello, Proof, Ready, Resume, Ack, BurstEnd, ReplayEnd, ReplayRequest, Ping, Pong, Error, WhoisRequest, WhoisReply)

@@ -3,6 +3,7 @@
     both sides:  Hello (version, name, SID, nonce)  ->
                  Proof (certificate, signature over both hellos)  ->
                  Ready (the peer's Proof is accepted), or Error (why not)  ->
+                 Resume (the earlier link this one continues, if any)  ->
                  burst: the sender's whole view of the network as events, then BurstEnd
                  then events as they happen
 
@@ -39,6 +40,7 @@ class State(enum.Enum):
     HELLO = "waiting for the peer's Hello"
     PROOF = "waiting for the peer's Proof"
     READY = "waiting for the peer to accept our Proof"
+    RESUME = "waiting for the peer's Resume"
     BURST = "receiving the peer's burst"
     LINKED = "linked"
 
@@ -64,6 +66,7 @@ class Handshake:
         self._pins = pins
         self._tls_peer_cert = tls_peer_cert
         self.peer: fr.Hello | None = None
+        self.peer_resume: fr.Resume | None = None
         self.state = State.HELLO
 
     def hello(self) -> fr.Hello:
@@ -88,9 +91,15 @@ class Handshake:
         if self.state is State.READY:
             if kind is not fr.Ready:
                 raise HandshakeError(f"expected Ready after Proof, got {kind.__name__}")
+            self.state = State.RESUME
+            return []
+        if self.state is State.RESUME:
+            if kind is not fr.Resume:
+                raise HandshakeError(f"expected Resume after Ready, got {kind.__name__}")
+            self.peer_resume = frame
             self.state = State.BURST
             return []
-        if kind in (fr.Hello, fr.Proof, fr.Ready):
+        if kind in (fr.Hello, fr.Proof, fr.Ready, fr.Resume):
             raise HandshakeError(f"{kind.__name__} again after the handshake")
         if kind is fr.BurstEnd:
             if self.state is State.LINKED:
@@ -101,6 +110,11 @@ class Handshake:
     @property
     def accepts_events(self) -> bool:
         return self.state in (State.BURST, State.LINKED)
+
+    def token(self) -> bytes:
+        """Names this link for a later resume: the same on both sides."""
+        a, b = sorted((self.ours.nonce, self.peer.nonce))
+        return hashlib.sha256(b"ircd-link-resume\0" + a + b).digest()[:16]
 
     def _hello(self, hello: fr.Hello) -> list:
         if hello.version < MIN_VERSION:

@@ -44,6 +44,21 @@ class VirtualTime:
         self.ms = target
 
 
+class _Timers:
+    """One server's timers on the shared clock; a killed server's never fire."""
+
+    def __init__(self, node):
+        self.node = node
+
+    def call_later(self, delay: float, fn) -> None:
+        server = self.node.server
+
+        def run():
+            if self.node.server is server:
+                fn()
+        self.node.sim.time.call_later(delay, run)
+
+
 class FakeConn:
     """What sessions and links see of a connection."""
 
@@ -142,7 +157,7 @@ class Node:
         self.path.write_text(text)
 
     def start(self) -> None:
-        self.server = Server(load_config(self.path), self.sim.time, self.sim.time.wall_ms)
+        self.server = Server(load_config(self.path), _Timers(self), self.sim.time.wall_ms)
         self.server.shutdown_requested = None
 
 

@@ -79,8 +79,9 @@ async def linked_peer(make_server, tmp_path):
     await peer.send(*hs.receive(hello))               # our Proof
     proof = await peer.read_until(fr.Proof)
     assert hs.receive(proof) == [fr.Ready()]
-    await peer.send(fr.Ready())
+    await peer.send(fr.Ready(), fr.Resume(b"", 0))
     await peer.read_until(fr.Ready)
+    await peer.read_until(fr.Resume)
     await peer.read_until(fr.BurstEnd)
     await until(lambda: "9EV" in srv.state.registry.servers, what="the peer to be linked")
     return srv, peer

@@ -136,7 +136,11 @@ def run(a, b):
 def test_two_configured_servers_complete_the_handshake(tmp_path):
     a, b = pair(tmp_path)
     run(a, b)
+    assert a.state is State.RESUME and b.state is State.RESUME
+    a.receive(fr.Resume(b"", 0))
+    b.receive(fr.Resume(b"", 0))
     assert a.state is State.BURST and b.state is State.BURST
+    assert a.token() == b.token() and len(a.token()) == 16
     assert a.peer.sid == "2BB" and b.peer.name == "a.test"
     a.receive(fr.BurstEnd(0, 0, 0))
     assert a.state is State.LINKED

@@ -153,8 +153,11 @@ def check(net, clients, sent, snapshots) -> None:
             n = received(c, msgid)
             assert n <= 1, f"{c.nick} got {msgid} ({kind} at step {step}) {n} times"
         if kind == "say":
+            # a message lives in the logs of the servers it reached: if the sender's
+            # server died before it reached anyone still here, it died with it
+            survived = sender.alive or any(received(c, msgid) for c in clients if c.alive)
             for i, c in enumerate(clients):
-                if c is sender or not c.alive:
+                if c is sender or not c.alive or not survived:
                     continue
                 stayed = all(target in snap.get(i, ()) for snap in snapshots[step - 1:])
                 if stayed:

@@ -97,6 +97,8 @@ class Network:
             for s in self.servers:
                 s.config.write_text(s.config.read_text().replace("autoconnect = true",
                                                                  "autoconnect = false"))
+        if args.pins is not None:
+            pins = (args.pins + [None] * count)[:count]
         self.pins = [None if args.no_pin else p for p in pins]
 
     def __getitem__(self, i: int) -> ircnet.Planned:
@@ -178,7 +180,9 @@ def show_profile(path: Path, top: int = 25) -> None:
 
 
 def run_loadgen(args, cpu: int | None, argv: list[str]) -> dict:
-    """Run tools/loadgen.py once (pinned to `cpu`); its results dict (fails on error)."""
+    """Run tools/loadgen.py once (pinned to `cpu`, or --gen-cpu); its results dict."""
+    if args.gen_cpu is not None:
+        cpu = None if args.gen_cpu == "none" else int(args.gen_cpu)
     cmd = [sys.executable, str(TOOLS / "loadgen.py")] + argv
     if cpu is not None and not args.no_pin:
         cmd = ["taskset", "-c", str(cpu)] + cmd
@@ -601,6 +605,11 @@ def main(argv=None) -> int:
     ap.add_argument("--dir", default="/tmp/linkbench", help="server directories (default /tmp/linkbench)")
     ap.add_argument("--base-port", type=int, default=27000, help="first port (default 27000)")
     ap.add_argument("--no-pin", action="store_true", help="pin nothing to a core")
+    ap.add_argument("--pins", default=None, type=lambda t: [None if c in ("", "-") else int(c)
+                                                             for c in t.split(",")],
+                    help="cores of s1,s2,... instead of each benchmark's own ('-': not pinned)")
+    ap.add_argument("--gen-cpu", default=None, help="core of the load generator instead of each "
+                    "benchmark's own, or 'none'")
     ap.add_argument("--profile", metavar="DIR", default=None,
                     help="run the servers under cProfile, write DIR/<bench>-sN.prof, print the top 25")
     args = ap.parse_args(argv)

@@ -155,8 +155,9 @@ class Network:
             return NOTHING
         for sid in self.behind(e.sid):
             self.servers[sid].synced = True
-        # channels kept through a split: both sides' members are known again
-        for chan in [c for c in self.channels.values() if c.held]:
+        # channels kept through a split: both sides' members are known again, so one
+        # with none left is gone (also one a burst brought with no members)
+        for chan in [c for c in self.channels.values() if c.held or not c.members]:
             chan.held = False
             if not chan.members:
                 del self.channels[chan.folded]
