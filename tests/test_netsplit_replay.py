@@ -118,3 +118,35 @@ async def test_a_held_message_that_expires_is_reported_undelivered(nursery, tmp_
     assert fail.params[:3] == ["PRIVMSG", "NOT_DELIVERED", "gone"]
     assert fail.params[-1] == ("Your message to gone was not delivered: their server did not "
                                "come back within 0 seconds")
+
+
+async def test_a_link_cut_without_notice_resumes_with_nothing_lost_and_no_netsplit(nursery, tmp_path):
+    """The TCP connection under a link is shut down (no TLS goodbye, no Error frame): the
+    link is held, the connecting side reconnects by itself, the two resume from what
+    each had handled, and nobody sees a QUIT."""
+    import socket
+    s1, s2 = await start_network(nursery, tmp_path, [(1, 0)], 2)
+    left = await s1.client("left", caps=CAPS)
+    right = await s2.client("right", caps=CAPS)
+    for c in (left, right):
+        await c.send("JOIN #r")
+        await c.expect("366")
+        await until(lambda: all(c.nick in members(s, "#r") for s in (s1, s2)))
+    await left.ping_pong()
+    await right.ping_pong()
+    link = s2.state.linking.linked_to("s1.test")
+    sock = link.conn.stream.transport_stream.socket
+    sock.shutdown(socket.SHUT_RDWR)            # the connection breaks under the link
+    await until(lambda: s1.state.linking.suspended and s2.state.linking.suspended,
+                what="both sides to hold the link")
+    for i in range(5):                          # said while the link is down
+        await left.send(f"PRIVMSG #r :while down {i}")
+        await right.send(f"PRIVMSG #r :back at you {i}")
+    await until(lambda: not s1.state.linking.suspended and not s2.state.linking.suspended
+                and all(len(s.state.registry.servers) == 2 for s in (s1, s2)),
+                timeout=10, what="the link to resume")
+    await trio.sleep(0.2)
+    got_right = [m for m in await right.ping_pong() if m.command in ("PRIVMSG", "QUIT", "JOIN")]
+    got_left = [m for m in await left.ping_pong() if m.command in ("PRIVMSG", "QUIT", "JOIN")]
+    assert [m.params[-1] for m in got_right] == [f"while down {i}" for i in range(5)]
+    assert [m.params[-1] for m in got_left] == [f"back at you {i}" for i in range(5)]

@@ -147,15 +147,26 @@ def proc_cpu_s(pid: int | None) -> float | None:
 OTHER_PIDS: list[int] = []
 
 
+def runq_wait_s(pid: int) -> float | None:
+    """Seconds pid's main thread has spent runnable but waiting for a CPU
+    (/proc/PID/schedstat, second field), or None if unknown."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 class CpuMeter:
-    """CPU share used by the generator and (with a pid) the server over a window."""
+    """CPU share used by the generator and (with a pid) the server over a window;
+    with --pids also each server's share and its wait for a CPU (ms per second)."""
 
     def __init__(self, server_pid: int | None):
         self.pid = server_pid
         self.t0 = now()
         self.g0 = proc_cpu_s(None)
         self.s0 = proc_cpu_s(server_pid) if server_pid else None
-        self.others = {p: proc_cpu_s(p) for p in OTHER_PIDS}
+        self.others = {p: (proc_cpu_s(p), runq_wait_s(p)) for p in OTHER_PIDS}
 
     def result(self) -> dict:
         dt = max(now() - self.t0, 1e-9)
@@ -165,12 +176,15 @@ class CpuMeter:
             if s1 is not None:
                 out["server_cpu"] = round((s1 - self.s0) / dt, 3)
         if self.others:
-            shares = {}
-            for p, c0 in self.others.items():
-                c1 = proc_cpu_s(p)
+            shares, waits = {}, {}
+            for p, (c0, w0) in self.others.items():
+                c1, w1 = proc_cpu_s(p), runq_wait_s(p)
                 if c0 is not None and c1 is not None:
                     shares[str(p)] = round((c1 - c0) / dt, 3)
+                if w0 is not None and w1 is not None:
+                    waits[str(p)] = round((w1 - w0) / dt * 1000, 1)
             out["servers_cpu"] = shares
+            out["servers_runq_wait_ms_per_s"] = waits
         return out
 
 
