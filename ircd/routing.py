@@ -10,6 +10,7 @@ to another user's connection; they emit events and this module delivers them.
 from __future__ import annotations
 
 import datetime
+import logging
 
 from linkproto import events as ev
 
@@ -18,6 +19,8 @@ from .protocol.casemap import fold
 from .protocol.message import TAG_ACCOUNT, TAG_MSG, TAG_TIME, add_tags, build_line
 from .state.modes import format_event_changes, format_mode_changes
 from .state.registry import StateError
+
+log = logging.getLogger(__name__)
 
 
 def iso_time(ms: int) -> str:
@@ -130,6 +133,12 @@ class Router:
                         account=e.account, bot=e.bot)
 
     def _message(self, e: ev.Message, out, origin):
+        if out.undeliverable:
+            # its target left the network while it was on its way here (a netsplit
+            # declared while it waited on a held link): nobody here can take it
+            log.info("%s %s from %s to %s: the recipient is no longer on the network",
+                     e.command, e.msgid, e.source, e.target)
+            return False, None
         text = e.text
         chan = out.channel
         line = self.message_line(e, out)

@@ -187,3 +187,9 @@ def test_overlapping_splits():
     run_schedule([("join", 0, "#b"), ("join", 2, "#b"), ("join", 4, "#b"), ("cut", (1, 0)),
                   ("say", 0, "#b"), ("say", 2, "#b"), ("cut", (2, 1)), ("say", 4, "#b"),
                   ("say", 2, "#b"), ("heal",), ("say", 4, "#b")])
+
+
+def test_a_message_waiting_on_a_held_link_for_someone_who_is_then_split_away():
+    """Found by hypothesis: a private message buffered on a held link whose recipient is
+    gone (its server was killed and restarted) by the time the link resumes."""
+    run_schedule([("cut", (2, 1)), ("kill", 0), ("pm", 4, 0)])
