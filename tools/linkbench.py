@@ -141,6 +141,15 @@ class Network:
     def pids(self) -> list[int]:
         return [s.proc.pid for s in self.servers if s.proc is not None and s.proc.poll() is None]
 
+    def name_cpu(self, res: dict) -> dict:
+        """Add to a loadgen result each server's CPU share ("cpu": {"s1": ...}) and its
+        main thread's wait for a CPU ("wait_ms_per_s"), keyed by server instead of PID."""
+        by_pid = {str(s.proc.pid): f"s{s.index}" for s in self.servers if s.proc is not None}
+        res["cpu"] = {by_pid[p]: v for p, v in res.get("servers_cpu", {}).items() if p in by_pid}
+        res["wait_ms_per_s"] = {by_pid[p]: v for p, v in res.get("servers_runq_wait_ms_per_s", {}).items()
+                                if p in by_pid}
+        return res
+
     def log(self, i: int) -> str:
         return (self[i].dir / "ircd.log").read_text(errors="replace")
 
@@ -303,7 +312,7 @@ def spread(values: list[float]) -> dict:
 def fmt(v: float, unit: str) -> str:
     if unit == "M/s":
         return f"{v / 1e6:.2f}"
-    if unit == "ms":
+    if unit in ("ms", "ms/s"):
         return f"{v:.1f}"
     return f"{v:,.0f}"
 
@@ -338,6 +347,12 @@ def machine_load() -> str:
 # --------------------------------------------------------------------------- benchmarks
 
 
+def wait_col(runs: list, key: str, *servers: str) -> list:
+    """Per run: ms per second that these servers together waited for a CPU during `key`."""
+    return [sum(r[key]["wait_ms_per_s"].get(s, 0) for s in servers) for r in runs
+            if key in r and r[key].get("wait_ms_per_s")]
+
+
 def bench_fanout(args) -> dict:
     say(f"== fanout: chain s1 - s2 - s3; {args.members} receivers on s3; sender on s3 (local) "
         f"or on s1 (cross, two hops); {args.repeat} repeats; load average {machine_load()}")
@@ -357,19 +372,20 @@ def bench_fanout(args) -> dict:
                     res = run_loadgen(args, 1, ["fanout", "--port", str(s3.port), "--members",
                                                 str(args.members), "--window", str(args.window)]
                                       + extra + common)
-                    run[f"fanout_{kind}"] = res[f"fanout_{args.members}"]
+                    run[f"fanout_{kind}"] = net.name_cpu(res[f"fanout_{args.members}"])
             for kind, extra in (("local", []), ("cross", ["--sender-port", str(s1.port)])):
                 if f"latency-{kind}" in args.parts:
                     res = run_loadgen(args, 1, ["latency", "--port", str(s3.port), "--members",
                                                 str(args.members), "--rate", str(args.rate)]
                                       + extra + common)
-                    run[f"latency_{kind}"] = res["latency"]
+                    run[f"latency_{kind}"] = net.name_cpu(res["latency"])
             if "fanout_local" in run and "fanout_cross" in run:
                 fl, fc = run["fanout_local"]["deliveries_per_s"], run["fanout_cross"]["deliveries_per_s"]
                 run["cross_over_local"] = round(fc / fl, 3) if fl else None
             say(f"   repeat {r}: " + "; ".join(
                 f"{k.replace('_', ' ')} " + (f"{v['deliveries_per_s'] / 1e6:.2f} M/s" if "window" in v
                                               else f"p50 {v['p50_ms']:.1f} ms p99 {v['p99_ms']:.1f} ms")
+                + f" (s3 cpu {v['cpu'].get('s3', 0):.0%}, waited {v['wait_ms_per_s'].get('s3', 0):.0f} ms/s)"
                 for k, v in run.items() if isinstance(v, dict))
                 + (f"; cross/local {run['cross_over_local']:.0%}" if "cross_over_local" in run else ""))
             runs.append(run)
@@ -385,6 +401,11 @@ def bench_fanout(args) -> dict:
         ("latency local p99", col("latency_local", "p99_ms"), "ms"),
         ("latency cross p50", col("latency_cross", "p50_ms"), "ms"),
         ("latency cross p99 (target < 20)", col("latency_cross", "p99_ms"), "ms"),
+        ("s3 waiting for a CPU: fan-out local", wait_col(runs, "fanout_local", "s3"), "ms/s"),
+        ("s3 waiting for a CPU: fan-out cross", wait_col(runs, "fanout_cross", "s3"), "ms/s"),
+        ("s3 waiting for a CPU: latency local", wait_col(runs, "latency_local", "s3"), "ms/s"),
+        ("s3 waiting for a CPU: latency cross", wait_col(runs, "latency_cross", "s3"), "ms/s"),
+        ("s1 + s2 waiting for a CPU: latency cross", wait_col(runs, "latency_cross", "s1", "s2"), "ms/s"),
     ]
     verdict = {}
     ratios = [r["cross_over_local"] for r in runs if "cross_over_local" in r]
@@ -414,11 +435,13 @@ def bench_split(args) -> dict:
             for kind, extra in (("one", []),
                                 ("two", ["--receiver-ports", f"{s1.port},{s2.port}"])):
                 res = run_loadgen(args, None, ["fanout", "--port", str(s1.port)] + extra + common)
-                run[kind] = res[f"fanout_{args.members}"]
+                run[kind] = net.name_cpu(res[f"fanout_{args.members}"])
             a, b = run["one"]["deliveries_per_s"], run["two"]["deliveries_per_s"]
             run["two_over_one"] = round(b / a, 3) if a else None
             say(f"   repeat {r}: one server {a / 1e6:.2f} M/s, two servers {b / 1e6:.2f} M/s "
-                f"({run['two_over_one']:.0%})")
+                f"({run['two_over_one']:.0%}); cpu one {run['one']['cpu']}, two {run['two']['cpu']}, "
+                f"generator {run['one']['generator_cpu']:.0%} / {run['two']['generator_cpu']:.0%}; "
+                f"waited for a CPU (ms/s) one {run['one']['wait_ms_per_s']}, two {run['two']['wait_ms_per_s']}")
             runs.append(run)
     finally:
         net.stop_all()
@@ -426,6 +449,12 @@ def bench_split(args) -> dict:
         (f"one server, {args.members} receivers", [r["one"]["deliveries_per_s"] for r in runs], "M/s"),
         ("two servers, receivers split", [r["two"]["deliveries_per_s"] for r in runs], "M/s"),
         ("two / one (target > 100)", [r["two_over_one"] * 100 for r in runs], "%"),
+        ("s1 CPU share, one server", [r["one"]["cpu"].get("s1", 0) * 100 for r in runs], "%"),
+        ("s1 + s2 CPU share, two servers", [(r["two"]["cpu"].get("s1", 0) + r["two"]["cpu"].get("s2", 0))
+                                            * 100 for r in runs], "%"),
+        ("generator CPU share, one server", [r["one"]["generator_cpu"] * 100 for r in runs], "%"),
+        ("generator CPU share, two servers", [r["two"]["generator_cpu"] * 100 for r in runs], "%"),
+        ("s1 + s2 waiting for a CPU, two servers", wait_col(runs, "two", "s1", "s2"), "ms/s"),
     ]
     verdict = {"two_servers_above_one": statistics.median([r["two_over_one"] for r in runs]) > 1.0}
     return {"runs": runs, "rows": rows, "verdict": verdict}
@@ -462,10 +491,13 @@ def bench_burst(args) -> dict:
             offset2 = len(net.log(2)) if (s2.dir / "ircd.log").exists() else 0
             offset1 = len(net.log(1))
             pool.idle(1.0)
+            s1_cpu0, s1_wait0 = loadgen.proc_cpu_s(s1.proc.pid), loadgen.runq_wait_s(s1.proc.pid)
             t_spawn = time.monotonic()
             net.start(2, wait=False)
             m = net.wait_log(2, BURST_RE, after=offset2, timeout=30.0, poll=pool.poll)
             t_log = time.monotonic()
+            s1_cpu, s1_wait = loadgen.proc_cpu_s(s1.proc.pid), loadgen.runq_wait_s(s1.proc.pid)
+            s2_cpu, s2_wait = loadgen.proc_cpu_s(s2.proc.pid), loadgen.runq_wait_s(s2.proc.pid)
             ircnet.wait_listening(s2)
             probe = Probe(s2.port, f"{q}p{r}")
             lu2 = wait_lusers(probe, lambda lu: lu.get("users", 0) >= users + 1 and
@@ -481,6 +513,12 @@ def bench_burst(args) -> dict:
                 "s1_burst_events": int(sent.group(2)) if sent else None,
                 "s1_burst_build_ms": float(sent.group(3)) if sent else None,
                 "spawn_to_log_s": round(t_log - t_spawn, 3),
+                # CPU used and time spent waiting for a CPU between s2's start and its log
+                # line (s2: everything since its start, including Python's start-up)
+                "s1_cpu_ms": round((s1_cpu - s1_cpu0) * 1000) if s1_cpu is not None else None,
+                "s1_wait_ms": round((s1_wait - s1_wait0) * 1000) if s1_wait is not None else None,
+                "s2_cpu_ms": round(s2_cpu * 1000) if s2_cpu is not None else None,
+                "s2_wait_ms": round(s2_wait * 1000) if s2_wait is not None else None,
                 "spawn_to_lusers_s": round(t_seen - t_spawn, 3),
                 "lusers_s2": lu2,
             }
@@ -488,6 +526,9 @@ def bench_burst(args) -> dict:
             say(f"   s1 log: {sent.group(0) if sent else '(no linked line)'}")
             say(f"   LUSERS on s2: {lu2}; s2 process start to burst line {run['spawn_to_log_s']:.2f}s, "
                 f"to LUSERS showing everyone {run['spawn_to_lusers_s']:.2f}s")
+            say(f"   from s2's start to its burst line: s1 used {run['s1_cpu_ms']} ms of CPU and waited "
+                f"{run['s1_wait_ms']} ms for one; s2 used {run['s2_cpu_ms']} ms (with start-up) and "
+                f"waited {run['s2_wait_ms']} ms")
             runs.append(run)
             net.stop(2)
             # s1 sees the split; wait until it has dropped the link before the next repeat
@@ -502,6 +543,10 @@ def bench_burst(args) -> dict:
         ("burst complete on s2 (log, after connecting)", [r["burst_ms"] for r in runs], "ms"),
         ("s1: building and queueing its burst", [r["s1_burst_build_ms"] for r in runs], "ms"),
         ("s2 process start -> LUSERS shows everyone", [r["spawn_to_lusers_s"] * 1000 for r in runs], "ms"),
+        ("s1 CPU, s2 start -> burst line", [r["s1_cpu_ms"] for r in runs], "ms"),
+        ("s2 CPU since its start (with start-up)", [r["s2_cpu_ms"] for r in runs], "ms"),
+        ("s1 + s2 waiting for a CPU meanwhile", [(r["s1_wait_ms"] or 0) + (r["s2_wait_ms"] or 0)
+                                                for r in runs], "ms"),
     ]
     verdict = {"burst_under_500ms": statistics.median([r["burst_ms"] for r in runs]) < 500}
     return {"runs": runs, "rows": rows, "verdict": verdict}
