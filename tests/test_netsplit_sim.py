@@ -193,3 +193,9 @@ def test_a_message_waiting_on_a_held_link_for_someone_who_is_then_split_away():
     """Found by hypothesis: a private message buffered on a held link whose recipient is
     gone (its server was killed and restarted) by the time the link resumes."""
     run_schedule([("cut", (2, 1)), ("kill", 0), ("pm", 4, 0)])
+
+
+def test_a_message_from_a_servers_earlier_run_comes_back_through_it():
+    """Found by hypothesis: the middle server dies holding a message; the far side has it
+    and replays it through the restarted (same SID, new run) middle server."""
+    run_schedule([("cut", (1, 0)), ("say", 2, "#a"), ("kill", 1)])

@@ -66,6 +66,7 @@ import loadgen  # noqa: E402
 LIMITS = {"max_clients": 20000, "max_channels": 50, "sendq": 4194304}
 BURST_RE = re.compile(r"burst from (\S+) complete: (\d+) servers, (\d+) users, (\d+) channels "
                       r"\((\d+) ms after connecting\)")
+GC_RE = re.compile(r"gcwatch: gen(\d) collection ([\d.]+) ms")
 SENT_RE = re.compile(r"linked with (\S+) .*sent our burst of (\d+) events in ([\d.]+) ms")
 
 
@@ -112,7 +113,10 @@ class Network:
             prof = Path(self.args.profile).resolve() / f"{self.name}-s{i}.prof"
             prof.parent.mkdir(parents=True, exist_ok=True)
             cmd += ["-m", "cProfile", "-o", str(prof)]
-        cmd += ["-m", "ircd", "run", "--config", str(s.config)]
+        if self.args.gc_log:
+            cmd += [str(TOOLS / "gcwatch.py"), "run", "--config", str(s.config)]
+        else:
+            cmd += ["-m", "ircd", "run", "--config", str(s.config)]
         pin = self.pins[i - 1]
         if pin is not None:
             cmd = ["taskset", "-c", str(pin)] + cmd
@@ -149,6 +153,23 @@ class Network:
         res["wait_ms_per_s"] = {by_pid[p]: v for p, v in res.get("servers_runq_wait_ms_per_s", {}).items()
                                 if p in by_pid}
         return res
+
+    def log_sizes(self) -> list[int]:
+        return [len(self.log(s.index)) if (s.dir / "ircd.log").exists() else 0 for s in self.servers]
+
+    def gc_ms(self, since: list[int]) -> dict:
+        """With --gc-log: ms of garbage collection each server logged since `since`
+        (offsets from log_sizes()), as {"s1": {"gen2": ms, "all": ms}}."""
+        out = {}
+        for s, start in zip(self.servers, since):
+            text = self.log(s.index)[start:] if (s.dir / "ircd.log").exists() else ""
+            gen2 = total = 0.0
+            for m in GC_RE.finditer(text):
+                total += float(m.group(2))
+                if m.group(1) == "2":
+                    gen2 += float(m.group(2))
+            out[f"s{s.index}"] = {"gen2": round(gen2, 1), "all": round(total, 1)}
+        return out
 
     def log(self, i: int) -> str:
         return (self[i].dir / "ircd.log").read_text(errors="replace")
@@ -369,23 +390,30 @@ def bench_fanout(args) -> dict:
             run = {}
             for kind, extra in (("local", []), ("cross", ["--sender-port", str(s1.port)])):
                 if f"fanout-{kind}" in args.parts:
+                    before = net.log_sizes()
                     res = run_loadgen(args, 1, ["fanout", "--port", str(s3.port), "--members",
                                                 str(args.members), "--window", str(args.window)]
                                       + extra + common)
                     run[f"fanout_{kind}"] = net.name_cpu(res[f"fanout_{args.members}"])
+                    if args.gc_log:
+                        run[f"fanout_{kind}"]["gc_ms"] = net.gc_ms(before)
             for kind, extra in (("local", []), ("cross", ["--sender-port", str(s1.port)])):
                 if f"latency-{kind}" in args.parts:
+                    before = net.log_sizes()
                     res = run_loadgen(args, 1, ["latency", "--port", str(s3.port), "--members",
                                                 str(args.members), "--rate", str(args.rate)]
                                       + extra + common)
                     run[f"latency_{kind}"] = net.name_cpu(res["latency"])
+                    if args.gc_log:
+                        run[f"latency_{kind}"]["gc_ms"] = net.gc_ms(before)
             if "fanout_local" in run and "fanout_cross" in run:
                 fl, fc = run["fanout_local"]["deliveries_per_s"], run["fanout_cross"]["deliveries_per_s"]
                 run["cross_over_local"] = round(fc / fl, 3) if fl else None
             say(f"   repeat {r}: " + "; ".join(
                 f"{k.replace('_', ' ')} " + (f"{v['deliveries_per_s'] / 1e6:.2f} M/s" if "window" in v
                                               else f"p50 {v['p50_ms']:.1f} ms p99 {v['p99_ms']:.1f} ms")
-                + f" (s3 cpu {v['cpu'].get('s3', 0):.0%}, waited {v['wait_ms_per_s'].get('s3', 0):.0f} ms/s)"
+                + f" (s3 cpu {v['cpu'].get('s3', 0):.0%}, waited {v['wait_ms_per_s'].get('s3', 0):.0f} ms/s"
+                + (f", gc ms {v['gc_ms']}" if "gc_ms" in v else "") + ")"
                 for k, v in run.items() if isinstance(v, dict))
                 + (f"; cross/local {run['cross_over_local']:.0%}" if "cross_over_local" in run else ""))
             runs.append(run)
@@ -434,8 +462,11 @@ def bench_split(args) -> dict:
             run = {}
             for kind, extra in (("one", []),
                                 ("two", ["--receiver-ports", f"{s1.port},{s2.port}"])):
+                before = net.log_sizes()
                 res = run_loadgen(args, None, ["fanout", "--port", str(s1.port)] + extra + common)
                 run[kind] = net.name_cpu(res[f"fanout_{args.members}"])
+                if args.gc_log:
+                    run[kind]["gc_ms"] = net.gc_ms(before)
             a, b = run["one"]["deliveries_per_s"], run["two"]["deliveries_per_s"]
             run["two_over_one"] = round(b / a, 3) if a else None
             say(f"   repeat {r}: one server {a / 1e6:.2f} M/s, two servers {b / 1e6:.2f} M/s "
@@ -492,6 +523,7 @@ def bench_burst(args) -> dict:
             offset1 = len(net.log(1))
             pool.idle(1.0)
             s1_cpu0, s1_wait0 = loadgen.proc_cpu_s(s1.proc.pid), loadgen.runq_wait_s(s1.proc.pid)
+            before = net.log_sizes()
             t_spawn = time.monotonic()
             net.start(2, wait=False)
             m = net.wait_log(2, BURST_RE, after=offset2, timeout=30.0, poll=pool.poll)
@@ -526,6 +558,9 @@ def bench_burst(args) -> dict:
             say(f"   s1 log: {sent.group(0) if sent else '(no linked line)'}")
             say(f"   LUSERS on s2: {lu2}; s2 process start to burst line {run['spawn_to_log_s']:.2f}s, "
                 f"to LUSERS showing everyone {run['spawn_to_lusers_s']:.2f}s")
+            if args.gc_log:
+                run["gc_ms"] = net.gc_ms(before)
+                say(f"   garbage collection (ms) until then: {run['gc_ms']}")
             say(f"   from s2's start to its burst line: s1 used {run['s1_cpu_ms']} ms of CPU and waited "
                 f"{run['s1_wait_ms']} ms for one; s2 used {run['s2_cpu_ms']} ms (with start-up) and "
                 f"waited {run['s2_wait_ms']} ms")
@@ -548,6 +583,9 @@ def bench_burst(args) -> dict:
         ("s1 + s2 waiting for a CPU meanwhile", [(r["s1_wait_ms"] or 0) + (r["s2_wait_ms"] or 0)
                                                 for r in runs], "ms"),
     ]
+    if args.gc_log:
+        rows += [("s1 full (gen2) garbage collections meanwhile", [r["gc_ms"]["s1"]["gen2"] for r in runs], "ms"),
+                 ("s2 full (gen2) garbage collections meanwhile", [r["gc_ms"]["s2"]["gen2"] for r in runs], "ms")]
     verdict = {"burst_under_500ms": statistics.median([r["burst_ms"] for r in runs]) < 500}
     return {"runs": runs, "rows": rows, "verdict": verdict}
 
@@ -655,6 +693,9 @@ def main(argv=None) -> int:
                     help="cores of s1,s2,... instead of each benchmark's own ('-': not pinned)")
     ap.add_argument("--gen-cpu", default=None, help="core of the load generator instead of each "
                     "benchmark's own, or 'none'")
+    ap.add_argument("--gc-log", action="store_true",
+                    help="start the servers through tools/gcwatch.py and report the time "
+                         "their garbage collections took")
     ap.add_argument("--profile", metavar="DIR", default=None,
                     help="run the servers under cProfile, write DIR/<bench>-sN.prof, print the top 25")
     args = ap.parse_args(argv)
