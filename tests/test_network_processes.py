@@ -121,3 +121,78 @@ async def test_the_example_network_in_conf_runs_as_it_is(tmp_path):
             assert p.wait(10) == 0
     for n in "abc":
         assert_log_clean(tmp_path / f"{n}.log")
+
+
+async def test_five_servers_with_middle_ones_killed_at_random_lose_nothing(tmp_path):
+    """A chain of five processes; two clients at each end chat without pause while
+    middle servers are killed with SIGKILL and restarted empty, three times. After the
+    last heal every client has every other client's messages, each exactly once."""
+    import random
+    rnd = random.Random(5)
+    servers = ircnet.plan(5, "chain", tmp_path)
+    ircnet.write(servers, limits={"link_retry_max": 1.5})
+    try:
+        for s in servers:
+            ircnet.start(s)
+        for s in servers:
+            await trio.to_thread.run_sync(ircnet.wait_listening, s)
+        ends = [(servers[0], "l1"), (servers[0], "l2"), (servers[4], "r1"), (servers[4], "r2")]
+        clients = {}
+        for s, nick in ends:
+            clients[nick] = await connect(s, nick)
+            await clients[nick].send("JOIN #chaos")
+            await clients[nick].expect("366")
+        # the network is whole when an end sees the other end's users join
+        await until_heard(clients["l1"], clients["r1"], "#chaos", "warm up")
+        await until_heard(clients["r1"], clients["l1"], "#chaos", "warm up back")
+        got: dict = {nick: [] for nick in clients}
+        sent: dict = {nick: 0 for nick in clients}
+        stop = trio.Event()
+
+        async def talk(nick):
+            c = clients[nick]
+            while not stop.is_set():
+                sent[nick] += 1
+                await c.send(f"PRIVMSG #chaos :{nick} says {sent[nick]}")
+                await trio.sleep(0.05)
+
+        async def listen(nick):
+            c = clients[nick]
+            while True:
+                msg = await c.next_message(timeout=600)
+                if msg.command == "PRIVMSG" and " says " in msg.params[-1]:
+                    got[nick].append(msg.params[-1])
+
+        async with trio.open_nursery() as nursery:
+            for nick in clients:
+                nursery.start_soon(listen, nick)
+                nursery.start_soon(talk, nick)
+            for _ in range(3):
+                await trio.sleep(rnd.uniform(0.5, 1.5))
+                victim = servers[rnd.randrange(1, 4)]
+                victim.proc.kill()
+                victim.proc.wait()
+                await trio.sleep(rnd.uniform(0.5, 1.5))
+                ircnet.start(victim)
+                await trio.to_thread.run_sync(ircnet.wait_listening, victim)
+            await trio.sleep(1.0)
+            stop.set()
+            # wait for the last heal to deliver everything: until every count is complete
+            expected = {nick: {f"{other} says {n}" for other in clients if other != nick
+                               for n in range(1, sent[other] + 1)} for nick in clients}
+            with trio.move_on_after(60):
+                while any(set(got[n]) != expected[n] for n in clients):
+                    await trio.sleep(0.2)
+            await trio.sleep(0.5)                 # anything doubled would have arrived by now
+            nursery.cancel_scope.cancel()
+        for nick in clients:
+            missing = sorted(expected[nick] - set(got[nick]))
+            doubled = sorted({m for m in got[nick] if got[nick].count(m) > 1})
+            assert not missing, f"{nick} never got {len(missing)} messages, e.g. {missing[:5]}"
+            assert not doubled, f"{nick} got {len(doubled)} messages twice, e.g. {doubled[:5]}"
+        assert all(sent[n] > 20 for n in clients), sent
+    finally:
+        for s in servers:
+            ircnet.stop(s)
+    for s in servers:
+        assert_log_clean(s.dir / "ircd.log")
