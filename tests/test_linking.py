@@ -122,8 +122,9 @@ async def test_wrong_fingerprint_is_refused_and_both_sides_log_why(nursery, tmp_
 async def test_a_link_that_would_close_a_loop_is_refused(nursery, tmp_path, caplog):
     import logging
     caplog.set_level(logging.INFO)
-    # a triangle: 2 -> 1, 3 -> 2, and 3 -> 1 would close the loop
-    s1, s2, s3 = await start_network(nursery, tmp_path, [(1, 0), (2, 1), (2, 0)], 3)
+    # a triangle: 2 -> 1, 3 -> 2, and then 3 -> 1 would close the loop
+    s1, s2, s3 = await start_network(nursery, tmp_path, [(1, 0), (2, 1), (2, 0)], 3,
+                                     autoconnect=False)
     await until(lambda: any("linking it here would close a loop" in r.getMessage()
                             for r in caplog.records), timeout=10, what="the loop refusal")
     assert not any("lost" in r.getMessage() for r in caplog.records)   # nobody split
@@ -163,3 +164,23 @@ async def test_nick_clash_at_link_time_renames_the_later_claimant(nursery, tmp_p
     await second.send("PRIVMSG dup :hello from the renamed one")
     got = await first.expect("PRIVMSG")
     assert got.source.startswith("2AA000001!") and got.params[-1] == "hello from the renamed one"
+
+
+async def test_an_alternate_uplink_re_forms_the_tree_when_the_hub_goes(nursery, tmp_path):
+    """s3 may link to s1 or s2 (both autoconnect); whichever it is linked to goes away,
+    and s3 links to the other by itself."""
+    servers = await start_network(nursery, tmp_path, [(1, 0), (2, 1), (2, 0)], 3)
+    s1, s2, s3 = servers
+    hub_sid = next(l.peer_sid for l in s3.state.linking.links if l.established)
+    hub = s1 if hub_sid == "1AA" else s2
+    other = s2 if hub is s1 else s1
+    watcher = await other.client("watcher")
+    far = await s3.client("far")
+    await until(lambda: other.state.find_user("far"), what="far seen from the other side")
+    hub.app.request_shutdown("the hub goes away")
+    await until(lambda: len(other.state.registry.servers) == 2
+                and any(l.established and l.peer_sid == "3AA" for l in other.state.linking.links),
+                timeout=15, what="s3 to link to its alternate")
+    await watcher.send("PRIVMSG far :found you")
+    got = await far.expect("PRIVMSG")
+    assert got.source.startswith("watcher!") and got.params == ["far", "found you"]

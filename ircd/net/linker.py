@@ -85,7 +85,11 @@ class Linker:
                 block = self.server.linking.link_config(name)
                 if block is None:
                     return
-                if self.server.linking.linked_to(name) is None:
+                on_network = any(s.name.lower() == name.lower()
+                                 for s in self.server.registry.servers.values())
+                if self.server.linking.linked_to(name) is None and not on_network:
+                    # (a server already reached through another link is an alternate:
+                    # it is dialled when that way is gone, so the tree re-forms)
                     linked = await self.connect(block)
                     delay = 1.0 if linked else min(delay * 2, self.server.config.limits.link_retry_max)
                     await trio.sleep(delay)
