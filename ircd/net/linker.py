@@ -85,9 +85,7 @@ class Linker:
                 block = self.server.linking.link_config(name)
                 if block is None:
                     return
-                on_network = any(s.name.lower() == name.lower()
-                                 for s in self.server.registry.servers.values())
-                if self.server.linking.linked_to(name) is None and not on_network:
+                if self.server.linking.linked_to(name) is None and not self._reached(name):
                     # (a server already reached through another link is an alternate:
                     # it is dialled when that way is gone, so the tree re-forms)
                     linked = await self.connect(block)
@@ -95,6 +93,14 @@ class Linker:
                     await trio.sleep(delay)
                 else:
                     await trio.sleep(1.0)
+
+    def _reached(self, name: str) -> bool:
+        """Is the server on the network through a live link (not one held to resume)?"""
+        linking = self.server.linking
+        for entry in self.server.registry.servers.values():
+            if entry.name.lower() == name.lower():
+                return entry.direction not in linking.suspended
+        return False
 
     async def connect(self, block) -> bool:
         """Connect to a [[link]] and serve it until it closes; True if it got linked."""
