@@ -74,8 +74,10 @@ def plan(count: int, topology: str, base: Path, base_port: int | None = None) ->
     return servers
 
 
-def write(servers: list[Planned], extra: str = "", limits: dict | None = None) -> None:
-    """Make each server's certificate, then its config naming its peers' fingerprints."""
+def write(servers: list[Planned], extra: str = "", limits: dict | None = None,
+          autoconnect: bool = True) -> None:
+    """Make each server's certificate, then its config naming its peers' fingerprints.
+    With autoconnect False nothing links by itself (an operator CONNECTs)."""
     for s in servers:
         s.dir.mkdir(parents=True, exist_ok=True)
         cert, _ = ensure_certificate(s.dir / "data", s.name, ("127.0.0.1",))
@@ -91,7 +93,7 @@ def write(servers: list[Planned], extra: str = "", limits: dict | None = None) -
         for peer in s.peers:
             text += (f'\n[[link]]\nname = "{peer.name}"\nhost = "127.0.0.1"\n'
                      f'port = {peer.link_port}\nfingerprint = "{peer.fingerprint}"\n'
-                     f'autoconnect = {"true" if peer is s.uplink else "false"}\n')
+                     f'autoconnect = {"true" if autoconnect and peer is s.uplink else "false"}\n')
         text += "\n[limits]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in lim.items())
         s.config.write_text(text + extra)
 
