@@ -66,10 +66,19 @@ def assert_log_clean(log_path: Path) -> None:
                           + "\n\n".join(p[-3000:] for p in problems[:5]))
 
 
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on now, and not handed out before in this run (the OS may
+    give the same free port to two calls in a row)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def write_config(directory: Path, *, limits: dict | None = None, server: dict | None = None,
