@@ -31,9 +31,17 @@ connect  chain s1 - s2 - s3 with autoconnect off and an [[oper]] block (hash fro
 Servers get their directories under --dir (default /tmp/linkbench) and ports from
 --base-port (default 27000; each server takes three, ten apart), with flood control
 off and the limits of tools/bench_server.toml. Load comes from tools/loadgen.py
-(one subprocess per measurement, its command printed). --profile DIR runs every
-server under cProfile (DIR/<benchmark>-sN.prof) and prints the top of each by
-tottime; profiled figures are slower and only say where the time goes.
+(one subprocess per measurement, its command printed), which also reports each
+server's CPU share and how long its main thread waited for a CPU (ms per second,
+from /proc/PID/schedstat): on a shared two-core machine that wait is often what
+separates two runs.
+
+Diagnostics: --profile DIR runs every server under cProfile (DIR/<benchmark>-sN.prof,
+top 25 by tottime printed when it stops; profiled figures are slower and only say
+where the time goes, setup included); --gc-log starts the servers through
+tools/gcwatch.py and adds up the garbage collections they logged; --parts runs only
+some of fanout's four measurements; --pins 1,1,0 and --gen-cpu N|none override the
+cores chosen above, --no-pin pins nothing, --gen-nice N runs the generator niced.
 
 Human-readable lines go to stdout as the run goes, then a table of min / median /
 max for each figure; the last line of stdout is one JSON object with every run.
@@ -216,8 +224,11 @@ def run_loadgen(args, cpu: int | None, argv: list[str]) -> dict:
     cmd = [sys.executable, str(TOOLS / "loadgen.py")] + argv
     if cpu is not None and not args.no_pin:
         cmd = ["taskset", "-c", str(cpu)] + cmd
+    if args.gen_nice:
+        cmd = ["nice", "-n", str(args.gen_nice)] + cmd
     say("  $ " + " ".join(cmd[cmd.index(sys.executable):]).replace(sys.executable, "python3")
-        + (f"   (pinned to core {cpu})" if cpu is not None and not args.no_pin else ""))
+        + (f"   (pinned to core {cpu})" if cpu is not None and not args.no_pin else "")
+        + (f"   (nice {args.gen_nice})" if args.gen_nice else ""))
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration * 3 + 180)
     except subprocess.TimeoutExpired:
@@ -348,6 +359,17 @@ def table(rows: list[tuple[str, list[float], str]]) -> list[str]:
         out.append(f"  {name:<46} {fmt(s['min'], unit):>8} {fmt(s['median'], unit):>8} "
                    f"{fmt(s['max'], unit):>8}  {unit}")
     return out
+
+
+def proc_stat(pid: int) -> tuple[float, float, int]:
+    """(user s, system s, minor page faults) of a process so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return (0.0, 0.0, 0)
+    tck = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) / tck, int(fields[12]) / tck, int(fields[7]))
 
 
 def machine_load() -> str:
@@ -523,12 +545,14 @@ def bench_burst(args) -> dict:
             offset1 = len(net.log(1))
             pool.idle(1.0)
             s1_cpu0, s1_wait0 = loadgen.proc_cpu_s(s1.proc.pid), loadgen.runq_wait_s(s1.proc.pid)
+            s1_stat0 = proc_stat(s1.proc.pid)
             before = net.log_sizes()
             t_spawn = time.monotonic()
             net.start(2, wait=False)
             m = net.wait_log(2, BURST_RE, after=offset2, timeout=30.0, poll=pool.poll)
             t_log = time.monotonic()
             s1_cpu, s1_wait = loadgen.proc_cpu_s(s1.proc.pid), loadgen.runq_wait_s(s1.proc.pid)
+            s1_stat = proc_stat(s1.proc.pid)
             s2_cpu, s2_wait = loadgen.proc_cpu_s(s2.proc.pid), loadgen.runq_wait_s(s2.proc.pid)
             ircnet.wait_listening(s2)
             probe = Probe(s2.port, f"{q}p{r}")
@@ -551,6 +575,7 @@ def bench_burst(args) -> dict:
                 "s1_wait_ms": round((s1_wait - s1_wait0) * 1000) if s1_wait is not None else None,
                 "s2_cpu_ms": round(s2_cpu * 1000) if s2_cpu is not None else None,
                 "s2_wait_ms": round(s2_wait * 1000) if s2_wait is not None else None,
+                "s1_user_sys_minflt": [round(b - a, 3) for a, b in zip(s1_stat0, s1_stat)],
                 "spawn_to_lusers_s": round(t_seen - t_spawn, 3),
                 "lusers_s2": lu2,
             }
@@ -561,9 +586,9 @@ def bench_burst(args) -> dict:
             if args.gc_log:
                 run["gc_ms"] = net.gc_ms(before)
                 say(f"   garbage collection (ms) until then: {run['gc_ms']}")
-            say(f"   from s2's start to its burst line: s1 used {run['s1_cpu_ms']} ms of CPU and waited "
-                f"{run['s1_wait_ms']} ms for one; s2 used {run['s2_cpu_ms']} ms (with start-up) and "
-                f"waited {run['s2_wait_ms']} ms")
+            say(f"   from s2's start to its burst line: s1 used {run['s1_cpu_ms']} ms of CPU (user, system "
+                f"s, minor faults: {run['s1_user_sys_minflt']}) and waited {run['s1_wait_ms']} ms for "
+                f"one; s2 used {run['s2_cpu_ms']} ms (with start-up) and waited {run['s2_wait_ms']} ms")
             runs.append(run)
             net.stop(2)
             # s1 sees the split; wait until it has dropped the link before the next repeat
@@ -691,6 +716,9 @@ def main(argv=None) -> int:
     ap.add_argument("--pins", default=None, type=lambda t: [None if c in ("", "-") else int(c)
                                                              for c in t.split(",")],
                     help="cores of s1,s2,... instead of each benchmark's own ('-': not pinned)")
+    ap.add_argument("--gen-nice", type=int, default=0,
+                    help="run the load generator with this niceness (e.g. 10: a server that "
+                         "wakes up runs before it)")
     ap.add_argument("--gen-cpu", default=None, help="core of the load generator instead of each "
                     "benchmark's own, or 'none'")
     ap.add_argument("--gc-log", action="store_true",
