@@ -102,18 +102,20 @@ def _ext_hook(code: int, data: bytes):
     raise FrameError(f"unknown extension type {code}")
 
 
-def _check(cls, name: str, spec: str, value) -> None:
-    optional = spec.endswith(" | None")
-    base = spec[:-7] if optional else spec
-    if value is None and optional:
-        return
-    ok = {"str": lambda v: type(v) is str, "int": lambda v: type(v) is int,
-          "bool": lambda v: type(v) is bool, "Stamp": lambda v: type(v) is Stamp,
-          "tuple": lambda v: type(v) is tuple, "bytes": lambda v: type(v) is bytes}.get(base)
-    if ok is None or not ok(value):
-        raise FrameError(f"{cls.__name__}.{name}: expected {spec}, got {type(value).__name__}")
-    if base == "tuple":
-        _check_items(cls, name, _TUPLES[(cls, name)], value)
+_TYPES = {"str": str, "int": int, "bool": bool, "Stamp": Stamp, "tuple": tuple, "bytes": bytes}
+
+
+def _compile(cls) -> list:
+    """Per field: (name, spec as written, type, may be None, what a tuple holds)."""
+    checks = []
+    for name, spec in _SPECS[cls]:
+        optional = spec.endswith(" | None")
+        base = spec[:-7] if optional else spec
+        checks.append((name, spec, _TYPES[base], optional, _TUPLES.get((cls, name))))
+    return checks
+
+
+_CHECKS = {cls: _compile(cls) for cls in _CODES}
 
 
 def _check_items(cls, name: str, kind: str, items: tuple) -> None:
@@ -145,14 +147,18 @@ def _build(value, nested: bool = False):
     cls = _CLASSES.get(value[0])
     if cls is None or (cls in _NESTED) != nested:
         raise FrameError(f"unknown {'change' if nested else 'frame'} type {value[0]}")
-    specs = _SPECS[cls]
+    checks = _CHECKS[cls]
     fields = value[1:]
-    if len(fields) != len(specs):
-        raise FrameError(f"{cls.__name__}: expected {len(specs)} fields, got {len(fields)}")
+    if len(fields) != len(checks):
+        raise FrameError(f"{cls.__name__}: expected {len(checks)} fields, got {len(fields)}")
     args = []
-    for (name, spec), field in zip(specs, fields):
-        field = _tuples(field)
-        _check(cls, name, spec, field)
+    for (name, spec, kind, optional, holds), field in zip(checks, fields):
+        if type(field) is list:
+            field = _tuples(field)
+        if type(field) is not kind and not (optional and field is None):
+            raise FrameError(f"{cls.__name__}.{name}: expected {spec}, got {type(field).__name__}")
+        if holds is not None:
+            _check_items(cls, name, holds, field)
         args.append(field)
     return cls(*args)
 
