@@ -9,6 +9,7 @@ to come from a server or user not behind the link it arrived on drops that link.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -54,6 +55,8 @@ class Linking:
         self.forming: Link | None = None
         self.waiting: list[Link] = []
         self.suspended: dict[str, Link] = {}   # peer SID -> link waiting to be resumed
+        self._receiving: set[Link] = set()     # links whose peer's burst is arriving
+        self._gc_was_enabled = True
 
     # -- configuration -----------------------------------------------------------------
 
@@ -200,17 +203,41 @@ class Linking:
         link.established = True
         server.router.links[peer.sid] = link
         started = time.monotonic()
-        events = burst(reg, server.sid)      # before the peer is in the registry
-        server.emit(ev.ServerIntroduced(server.stamp(), peer.sid, peer.name, peer.description,
-                                        server.sid), from_link=peer.sid)
-        for event in events:
-            link.send_event(event)
-        link.send(fr.BurstEnd(len(reg.servers) - 1, len(reg.users), len(reg.channels)))
+        # Thousands of new objects at once: a full garbage collection in the middle would
+        # cost more than the burst itself, and there are no cycles to find in it.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            events = burst(reg, server.sid)      # before the peer is in the registry
+            server.emit(ev.ServerIntroduced(server.stamp(), peer.sid, peer.name,
+                                            peer.description, server.sid), from_link=peer.sid)
+            for event in events:
+                link.send_event(event)
+            link.send(fr.BurstEnd(len(reg.servers) - 1, len(reg.users), len(reg.channels)))
+        finally:
+            if collecting:
+                gc.enable()
+        self._pause_gc(link)               # until the peer's burst is in, too
         log.info("linked with %s (%s) at %s:%s; sent our burst of %d events in %.1f ms",
                  peer.name, peer.sid, link.conn.ip, link.conn.port, len(events),
                  (time.monotonic() - started) * 1000)
 
+    def _pause_gc(self, link: Link) -> None:
+        """No garbage collection while a burst arrives: thousands of new long-lived
+        objects would make a full collection cost more than the burst."""
+        if not self._receiving:
+            self._gc_was_enabled = gc.isenabled()
+            gc.disable()
+        self._receiving.add(link)
+
+    def _resume_gc(self, link: Link) -> None:
+        if link in self._receiving:
+            self._receiving.discard(link)
+            if not self._receiving and self._gc_was_enabled:
+                gc.enable()
+
     def burst_received(self, link: Link, end: fr.BurstEnd) -> None:
+        self._resume_gc(link)
         server = self.server
         server.emit(ev.BurstComplete(server.stamp(), link.peer_sid), from_link=link.peer_sid)
         self._next_forming(link)
@@ -306,6 +333,7 @@ class Linking:
 
     def lost(self, link: Link, reason: str, resumable: bool = False) -> None:
         self.links.discard(link)
+        self._resume_gc(link)
         if link in self.waiting:
             self.waiting.remove(link)
         self._next_forming(link)
