@@ -106,17 +106,17 @@ class Router:
         """Deliver an applied event: local recipients, then links. `origin` is the
         session whose command caused it (for echoes and replies to its sender).
         Returns what the renderer reports (for messages: whether it was delivered)."""
-        result = None
-        render = self._render.get(type(event))
-        if render is not None and outcome.changed:
-            result = render(event, outcome, origin)
+        # links first: the servers behind them start on it while we write to our own
         if outcome.links and self.links:
             for direction in outcome.links:
                 if direction != from_link:
                     link = self.links.get(direction)
                     if link is not None:
                         link.send_event(event)
-        return result
+        render = self._render.get(type(event))
+        if render is not None and outcome.changed:
+            return render(event, outcome, origin)
+        return None
 
     # -- messages (the hot path) ------------------------------------------------------------
 
