@@ -56,6 +56,7 @@ class Linking:
         self.waiting: list[Link] = []
         self.suspended: dict[str, Link] = {}   # peer SID -> link waiting to be resumed
         self._receiving: set[Link] = set()     # links whose peer's burst is arriving
+        self.split_at: dict[str, int] = {}     # server name -> when we lost it (ms)
         self._gc_was_enabled = True
 
     # -- configuration -----------------------------------------------------------------
@@ -251,6 +252,33 @@ class Linking:
         for other in list(server.router.links.values()):
             if other is not link:
                 other.send(fr.ReplayRequest())
+        self._tell_what_was_not_kept(link)
+
+    def _tell_what_was_not_kept(self, link: Link) -> None:
+        """A split longer than the log: the local people whose words cannot all reach
+        the other side are told so (the log is bounded; nothing else is)."""
+        server = self.server
+        back = [server.registry.servers[sid].name for sid in server.registry.behind(link.peer_sid)
+                if sid in server.registry.servers]
+        since = min((self.split_at.pop(name) for name in back if name in self.split_at),
+                    default=None)
+        if since is None:
+            return
+        for key in server.history.lost_since(since):
+            if key[:1] in "#&":
+                chan = server.registry.find_channel(key)
+                people = [u for u in chan.members if u.session] if chan is not None else []
+                what = f"some messages said in {key}"
+            else:
+                sender = server.registry.users.get(key)
+                people = [sender] if sender is not None and sender.session else []
+                what = "some of your private messages"
+            for user in people:
+                user.session.report(
+                    "WARN", "PRIVMSG", "HISTORY_LIMIT", key,
+                    f"The netsplit with {link.name} outlasted this server's message history "
+                    f"([limits] history_messages, history_seconds): {what} during it were not "
+                    "kept and do not reach the other side")
 
     def _send_log(self, link: Link) -> None:
         server = self.server
@@ -368,6 +396,11 @@ class Linking:
         if server.router.links.get(sid) is link:
             del server.router.links[sid]
         log.warning("link to %s (%s) lost: %s", link.name, sid, reason)
+        now = server.now_ms()
+        for gone in server.registry.behind(sid):
+            entry = server.registry.servers.get(gone)
+            if entry is not None:
+                self.split_at.setdefault(entry.name, now)
         server.emit(ev.ServerQuit(server.stamp(), sid, reason))
 
     def keepalive(self, now: float) -> None:

@@ -150,3 +150,24 @@ async def test_a_link_cut_without_notice_resumes_with_nothing_lost_and_no_netspl
     got_left = [m for m in await left.ping_pong() if m.command in ("PRIVMSG", "QUIT", "JOIN")]
     assert [m.params[-1] for m in got_right] == [f"while down {i}" for i in range(5)]
     assert [m.params[-1] for m in got_left] == [f"back at you {i}" for i in range(5)]
+
+
+async def test_a_split_longer_than_the_history_is_said_to_those_it_affects(nursery, tmp_path):
+    s1, s2 = await start_network(nursery, tmp_path, [(1, 0)], 2, autoconnect=False,
+                                 limits={"history_messages": 3})
+    talker = await s1.client("talker", caps=["standard-replies"])
+    other = await s2.client("other")
+    for c in (talker, other):
+        await c.send("JOIN #h")
+        await c.expect("366")
+        await until(lambda: all(c.nick in members(s, "#h") for s in (s1, s2)))
+    await split(s1, s2)
+    for i in range(6):
+        await talker.send(f"PRIVMSG #h :number {i}")
+    await talker.ping_pong()
+    await heal(s1, s2)
+    warn = await talker.expect("WARN")
+    assert warn.params[:3] == ["PRIVMSG", "HISTORY_LIMIT", "#h"]
+    assert "outlasted this server's message history" in warn.params[-1]
+    got = [m.params[-1] for m in await other.ping_pong() if m.command == "PRIVMSG"]
+    assert got == ["number 3", "number 4", "number 5"]       # what the log still had

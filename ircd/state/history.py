@@ -13,7 +13,7 @@ import collections
 
 
 class MessageLog:
-    __slots__ = ("max_messages", "max_ms", "log", "_seen", "_seen_order")
+    __slots__ = ("max_messages", "max_ms", "log", "_seen", "_seen_order", "evicted")
 
     def __init__(self, max_messages: int, max_seconds: float):
         self.max_messages = max_messages
@@ -23,6 +23,9 @@ class MessageLog:
         # remembered longer than logged (4x): a peer with a longer log cannot resend
         # something this server delivered and has already forgotten
         self._seen_order: collections.deque = collections.deque()
+        # conversation (channel name, or a private sender's UID) -> time of the newest
+        # message the limits pushed out of the log: a replay after that is incomplete
+        self.evicted: dict[str, int] = {}
 
     def seen(self, e) -> bool:
         return (e.origin, e.epoch, e.seq) in self._seen
@@ -40,7 +43,7 @@ class MessageLog:
             log = self.log
             log.append(e)
             if len(log) > self.max_messages:
-                log.popleft()
+                self._evict(log.popleft())
         self._expire(e.time_ms)
         return True
 
@@ -48,12 +51,23 @@ class MessageLog:
         oldest = now_ms - self.max_ms
         log = self.log
         while log and log[0].time_ms < oldest:
-            log.popleft()
+            self._evict(log.popleft())
         order = self._seen_order
         limit = 4 * max(self.max_messages, 1)
         while order and (len(order) > limit or order[0][0] < now_ms - 4 * self.max_ms):
             _, key = order.popleft()
             self._seen.discard(key)
+
+    def _evict(self, e) -> None:
+        key = e.target if e.target[:1] in "#&" else e.uid
+        if e.time_ms > self.evicted.get(key, 0):
+            self.evicted[key] = e.time_ms
+        if len(self.evicted) > 4 * max(self.max_messages, 1000):
+            self.evicted.clear()            # bounded; only lost notices, never messages
+
+    def lost_since(self, since_ms: int) -> list[str]:
+        """Conversations with messages from `since_ms` on that the log no longer has."""
+        return [key for key, t in self.evicted.items() if t >= since_ms]
 
     def recent(self, now_ms: int) -> list:
         """The logged messages not older than the limit, oldest first."""
