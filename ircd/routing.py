@@ -250,48 +250,6 @@ class Router:
             if not s.closing:
                 self._batch_end(s, ref)
 
-    # -- replays after a netsplit ----------------------------------------------------------
-
-    def deliver_replay(self, messages, from_link: str) -> None:
-        """Messages said on the other side of a netsplit (each new here): to the local
-        users who were in the conversation when it was said, as one chathistory batch
-        per conversation with the original time and msgid; then on to the other
-        directions that need them, as runs of their own."""
-        registry = self.server.registry
-        conversations: dict = {}          # session -> {batch target: [line, ...]}
-        onward: dict = {}                 # direction -> [event, ...]
-        for e in messages:
-            try:
-                out = registry.apply(e)
-            except StateError:
-                continue
-            if out.undeliverable:
-                continue
-            line = self.message_line(e, out)
-            if out.channel is not None:
-                joined = out.channel.joined
-                recipients = [m for m in out.local if m.session is not None
-                              and m.uid != e.uid and joined.get(m, e.stamp) < e.stamp]
-                name = out.channel.name
-            else:
-                recipients = [u for u in out.local if u.session is not None
-                              and u.signon * 1000 <= e.time_ms]
-                name = e.source.split("!", 1)[0]
-            for m in recipients:
-                s = m.session
-                if e.text is not None or "message-tags" in s.caps:
-                    conversations.setdefault(s, {}).setdefault(name, []).append(line.for_client(s))
-            for direction in out.links:
-                if direction != from_link:
-                    onward.setdefault(direction, []).append(e)
-        for s, by_target in conversations.items():
-            for name, lines in by_target.items():
-                self._batched(s, "chathistory", (name,), lines)
-        for direction, events in onward.items():
-            link = self.links.get(direction)
-            if link is not None:
-                link.send_replay(events)
-
     # -- channels ------------------------------------------------------------------------
 
     def _join(self, e: ev.ChannelJoin, out, origin) -> None:

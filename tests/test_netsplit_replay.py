@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import trio
 
-from irctest import shown
 from netutil import start_network, until, wait_linked
 
 CAPS = ["batch", "server-time", "message-tags"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import trio
 from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
 
