@@ -209,8 +209,6 @@ class Router:
             if link is not None:
                 link.send_replay(events)
 
-    # -- channels ------------------------------------------------------------------------
-
     # -- batches ----------------------------------------------------------------------------
 
     def _batch_start(self, s, kind: str, *params: str) -> str:
