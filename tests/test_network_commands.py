@@ -185,3 +185,18 @@ async def test_operators_see_links_in_stats_and_can_squit_and_connect(chain):
     assert "already linked" in (await left.expect("NOTICE")).params[-1]
     await left.send("CONNECT nowhere.test")
     assert (await left.expect("402")).params[1] == "nowhere.test"
+
+
+async def test_a_message_crossing_its_senders_kill_does_not_drop_a_link(chain):
+    """The operator on s1 kills right while right (on s3) is talking: right's last lines
+    may reach s1 after s1 removed right. They are ignored, and the links stay up."""
+    s1, s2, s3, left, right = chain
+    await joined((s1, s2, s3), "#race", left, right)
+    await left.send(f"OPER admin :{PASSWORD}")
+    await left.expect("381")
+    await right.send(*[f"PRIVMSG #race :line {i}" for i in range(50)])
+    await left.send("KILL right :race")
+    await until(lambda: s3.state.find_user("right") is None, what="the kill to reach s3")
+    await left.ping_pong()
+    assert all(len(s.state.registry.servers) == 3 for s in (s1, s2, s3))
+    assert all(l.established for s in (s1, s2, s3) for l in s.state.linking.links)

@@ -23,6 +23,11 @@ class StateError(Exception):
     """An event that cannot apply to this state (unknown server, user, reused ID...)."""
 
 
+class UnknownUser(StateError):
+    """An event about a user this server no longer has: it crossed that user's KILL or
+    quit on the way (a race, not a fault of the server that sent it)."""
+
+
 class ServerEntry:
     __slots__ = ("sid", "name", "description", "uplink", "direction", "users", "stamp", "synced")
 
@@ -123,7 +128,7 @@ class Network:
     def _user(self, uid: str) -> User:
         user = self.users.get(uid)
         if user is None:
-            raise StateError(f"unknown user {uid}")
+            raise UnknownUser(f"unknown user {uid}")
         return user
 
     def _all_links(self):
@@ -518,7 +523,7 @@ class Network:
     def _message(self, e: ev.Message) -> Outcome:
         sender = self.users.get(e.uid)      # None for a replayed message whose sender left
         if sender is None and not e.replay:
-            raise StateError(f"unknown user {e.uid}")
+            raise UnknownUser(f"unknown user {e.uid}")
         target = e.target
         if target[:1] in CHANTYPES:
             chan = self.channels.get(fold(target))
