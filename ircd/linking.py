@@ -26,7 +26,7 @@ from . import tlsutil
 from .link import Link
 from .session import idle_seconds
 from .state.burst import burst
-from .state.registry import StateError, UnknownUser
+from .state.registry import StateError, Vanished
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +341,7 @@ class Linking:
                 return
         try:
             server.emit(e, from_link=link.peer_sid)
-        except UnknownUser as exc:
+        except Vanished as exc:
             log.debug("ignored %s from %s: %s", type(e).__name__, link.name, exc)
         except StateError as exc:
             link.close(f"protocol error: {exc}")

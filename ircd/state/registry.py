@@ -23,9 +23,17 @@ class StateError(Exception):
     """An event that cannot apply to this state (unknown server, user, reused ID...)."""
 
 
-class UnknownUser(StateError):
-    """An event about a user this server no longer has: it crossed that user's KILL or
-    quit on the way (a race, not a fault of the server that sent it)."""
+class Vanished(StateError):
+    """An event about a user or channel this server no longer has: it crossed a KILL, a
+    quit or the channel's end on the way (a race, not a fault of its sender)."""
+
+
+class UnknownUser(Vanished):
+    pass
+
+
+class UnknownChannel(Vanished):
+    pass
 
 
 class ServerEntry:
@@ -416,7 +424,7 @@ class Network:
     def _channel(self, name: str) -> Channel:
         chan = self.channels.get(fold(name))
         if chan is None:
-            raise StateError(f"unknown channel {name}")
+            raise UnknownChannel(f"unknown channel {name}")
         return chan
 
     def _join(self, e: ev.ChannelJoin) -> Outcome:
