@@ -35,6 +35,7 @@ actions = st.one_of(
     st.tuples(st.just("voice"), client_ix, chan, client_ix),
     st.tuples(st.just("kick"), client_ix, chan, client_ix),
     st.tuples(st.just("nick"), client_ix, st.sampled_from(["nick1", "nick2"])),
+    st.tuples(st.just("quit"), client_ix),
     st.tuples(st.just("cut"), st.sampled_from(EDGES)),
     st.tuples(st.just("heal")),
     st.tuples(st.just("kill"), st.integers(0, SERVERS - 1)),
@@ -82,7 +83,7 @@ def _run(net, schedule) -> None:
     snapshot()
     for step, action in enumerate(schedule, start=1):
         kind = action[0]
-        if kind in ("join", "part", "say", "topic", "mode", "voice", "kick", "nick", "pm"):
+        if kind in ("join", "part", "say", "topic", "mode", "voice", "kick", "nick", "pm", "quit"):
             c = clients[action[1]]
             if not c.alive:
                 snapshot()
@@ -107,6 +108,9 @@ def _run(net, schedule) -> None:
                            else f"KICK {action[2]} {nick} :step {step}")
             elif kind == "nick":
                 c.send(f"NICK {action[2]}{action[1]}")
+            elif kind == "quit":
+                c.send("QUIT :leaving the simulation")
+                c.alive = False
             elif kind == "pm":
                 target = clients[action[2]]
                 nick = nick_on(server, target)
