@@ -64,7 +64,9 @@ class Session:
         self.closing = False        # quit_client has run: nothing more is processed
         self.inbuf = b""
         self.discarding = False
-        self.pending: collections.deque[bytes] = collections.deque()
+        # lines waiting for the flood budget; made when needed and dropped when empty (a
+        # deque costs 760 bytes, and most clients are idle most of the time)
+        self.pending: collections.deque[bytes] | None = None
         self.pending_bytes = 0
         self.tokens = float(server.config.limits.flood_burst)
         self.last_refill = time.monotonic()
@@ -157,6 +159,8 @@ class Session:
         self.inbuf = lines.pop()
         self.conn.lines_in += len(lines)
         pending = self.pending
+        if pending is None:
+            pending = self.pending = collections.deque()
         for raw in lines:
             if self.discarding:      # the tail of an over-long line
                 self.discarding = False
@@ -179,6 +183,9 @@ class Session:
     def process(self) -> None:
         pending = self.pending
         server = self.server
+        if pending is None:
+            server.reap()
+            return
         flood = server.config.limits.flood_control
         while pending and not self.closing and not self.suspended:
             if flood:
@@ -196,6 +203,8 @@ class Session:
             raw = pending.popleft()
             self.pending_bytes -= len(raw)
             server.handle_line(self, raw)
+        if not pending and self.pending is pending:
+            self.pending = None
         server.reap()
 
     def _lag_over(self) -> None:
