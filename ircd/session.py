@@ -88,9 +88,6 @@ class Session:
     def dead(self) -> bool:
         return self.conn.dead
 
-    def has_cap(self, cap: str) -> bool:
-        return cap in self.caps
-
     # -- replies to this client --------------------------------------------------------
 
     def write(self, data: bytes) -> None:

@@ -185,6 +185,13 @@ async def test_operators_see_links_in_stats_and_can_squit_and_connect(chain):
     assert "already linked" in (await left.expect("NOTICE")).params[-1]
     await left.send("CONNECT nowhere.test")
     assert (await left.expect("402")).params[1] == "nowhere.test"
+    await left.send("SQUIT nowhere.test")
+    assert (await left.expect("402")).params[1:] == ["nowhere.test", "No such server"]
+    await left.send("SQUIT s3.test")            # on the network, but not linked to s1
+    assert (await left.expect("402")).params[1:] == [
+        "s3.test", "No such server: it is not linked to this one (SQUIT it from its neighbour)"]
+    await right.send("CONNECT s2.test")           # not an operator
+    assert (await right.expect("481")).params[0] == "right"
 
 
 async def test_a_message_crossing_its_senders_kill_does_not_drop_a_link(chain):

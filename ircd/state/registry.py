@@ -117,9 +117,6 @@ class Network:
     def find_channel(self, name: str) -> Channel | None:
         return self.channels.get(fold(name))
 
-    def is_local(self, user: User) -> bool:
-        return user.sid == self.sid
-
     def neighbours(self, user: User, include_self: bool = False) -> list[User]:
         """Local users sharing a channel with `user`, each once."""
         seen = {}
@@ -138,9 +135,6 @@ class Network:
         if user is None:
             raise UnknownUser(f"unknown user {uid}")
         return user
-
-    def _all_links(self):
-        return self.peers
 
     # -- applying ----------------------------------------------------------------------
 
@@ -371,23 +365,21 @@ class Network:
         out.changed = bool(applied)
         return out
 
-    def _away(self, e: ev.AwayChange) -> Outcome:
+    def _set_field(self, e, field: str, value, include_self: bool) -> Outcome:
+        """A user field that is a register of its own: the later stamp wins."""
         user = self._user(e.uid)
-        if not self._field_wins(user, "away", e.stamp):
+        if not self._field_wins(user, field, e.stamp):
             return NOTHING
-        out = Outcome(self.neighbours(user), self.peers, user)
-        out.changed = user.away != e.text
-        user.away = e.text
+        out = Outcome(self.neighbours(user, include_self=include_self), self.peers, user)
+        out.changed = getattr(user, field) != value
+        setattr(user, field, value)
         return out
 
+    def _away(self, e: ev.AwayChange) -> Outcome:
+        return self._set_field(e, "away", e.text, include_self=False)
+
     def _account(self, e: ev.AccountChange) -> Outcome:
-        user = self._user(e.uid)
-        if not self._field_wins(user, "account", e.stamp):
-            return NOTHING
-        out = Outcome(self.neighbours(user, include_self=True), self.peers, user)
-        out.changed = user.account != e.account
-        user.account = e.account
-        return out
+        return self._set_field(e, "account", e.account, include_self=True)
 
     def _host(self, e: ev.HostChange) -> Outcome:
         user = self._user(e.uid)
@@ -402,13 +394,7 @@ class Network:
         return out
 
     def _realname(self, e: ev.RealnameChange) -> Outcome:
-        user = self._user(e.uid)
-        if not self._field_wins(user, "realname", e.stamp):
-            return NOTHING
-        out = Outcome(self.neighbours(user, include_self=True), self.peers, user)
-        out.changed = user.realname != e.realname
-        user.realname = e.realname
-        return out
+        return self._set_field(e, "realname", e.realname, include_self=True)
 
     # channels
 
