@@ -17,6 +17,7 @@ from .config import ConfigError, load_config
 from .net.flusher import Flusher
 from .net.linker import Linker
 from .net.listeners import Listeners
+from .net.reactor import Reactor
 from .net.timers import Timers
 from .net.worker import Worker
 from .protocol.message import build_line
@@ -92,8 +93,10 @@ class App:
             self._nursery = nursery
             self.server.worker = Worker(self.server, nursery)
             async with trio.open_nursery() as connections:
-                self.listeners = Listeners(self.server, connections, self.flusher)
-                self.linker = Linker(self.server, self.flusher, connections)
+                reactor = Reactor(self.flusher, self.timers)
+                connections.start_soon(reactor.run)
+                self.listeners = Listeners(self.server, reactor)
+                self.linker = Linker(self.server, reactor, connections)
                 nursery.start_soon(self.timers.run)
                 nursery.start_soon(self.flusher.run)
                 nursery.start_soon(self._housekeeping)

@@ -134,7 +134,7 @@ async def test_a_link_cut_without_notice_resumes_with_nothing_lost_and_no_netspl
     await left.ping_pong()
     await right.ping_pong()
     link = s2.state.linking.linked_to("s1.test")
-    sock = link.conn.stream.transport_stream.socket
+    sock = link.conn.sock
     sock.shutdown(socket.SHUT_RDWR)            # the connection breaks under the link
     await until(lambda: s1.state.linking.suspended and s2.state.linking.suspended,
                 what="both sides to hold the link")

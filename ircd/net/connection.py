@@ -1,50 +1,80 @@
 """One TCP or TLS connection: bytes in, bytes out, send queue, close. No IRC here.
 
-The connection reads into its protocol object (`data_received`, `connection_lost`)
-and buffers what the protocol writes. Writes are appended to `out`; the flusher writes
-each dirty plain-TCP connection with one non-blocking write() per round, and the
-writer task takes over what the kernel would not accept at once (and does all TLS
-writing), so a slow reader never blocks anyone. Client sessions use it; server links
-will too.
+A connection has no task of its own. The reactor (net/reactor.py) calls `readable()`
+when its socket has data and `writable()` when a blocked write may go on; the
+connection hands what it read to its protocol object (`data_received`,
+`connection_lost`, `connection_closed`: a client Session or a server Link).
+
+Writes are appended to `out`. The flusher writes each dirty connection with one
+non-blocking write() per round; what the kernel does not take waits for `writable()`,
+so a slow reader never blocks anyone. TLS is an `ssl.SSLObject` over memory buffers:
+plaintext is encrypted as it is flushed and decrypted as it is read.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-
-import trio
-from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
+import select
+import ssl
 
 log = logging.getLogger(__name__)
 
 CLOSE_GRACE_SECONDS = 2.0     # how long a closing connection may take to flush
-TLS_CLOSE_SECONDS = 1.0       # how long to wait for the TLS close alert to go out
+READ_SIZE = 65536
+EPOLLIN = select.EPOLLIN
+EPOLLOUT = select.EPOLLOUT
 
 
 class Connection:
-    __slots__ = ("stream", "fd", "ip", "port", "secure", "out", "queued", "sendq",
-                 "writer_task", "closing", "dead", "cancel_scope", "flusher", "protocol",
-                 "lines_in", "bytes_in", "lines_out", "bytes_out", "__weakref__")
+    __slots__ = ("reactor", "flusher", "sock", "fd", "ip", "port", "secure", "out", "queued",
+                 "sendq", "events", "blocked", "closing", "dead", "finished", "protocol",
+                 "tls", "tls_in", "tls_out", "tls_raw", "handshaking", "on_ready",
+                 "closed_event", "lines_in", "bytes_in", "lines_out", "bytes_out",
+                 "__weakref__")
 
-    def __init__(self, stream, ip: str, port: int, secure: bool, sendq: int, flusher):
-        self.stream = stream
-        # Plain TCP connections can be written directly by the flusher; TLS cannot.
-        self.fd = None if secure else stream.socket.fileno()
+    def __init__(self, reactor, sock, ip: str, port: int, sendq: int, tls_context=None,
+                 server_side: bool = True, server_hostname: str | None = None):
+        self.reactor = reactor
+        self.flusher = reactor.flusher
+        self.sock = sock
+        self.fd = sock.fileno()
         self.ip = ip
         self.port = port
-        self.secure = secure
+        self.secure = tls_context is not None
         self.out: list[bytes] = []
-        self.queued = 0
+        self.queued = 0               # bytes written by the protocol and not yet sent
         self.sendq = sendq
-        self.writer_task = None
-        self.closing = False        # no more input; flush what is queued, then close
-        self.dead = False           # output is discarded (write failed or sendq exceeded)
-        self.cancel_scope: trio.CancelScope | None = None
-        self.flusher = flusher
+        self.events = 0               # what the reactor's epoll watches for (0: nothing)
+        self.blocked = False          # the kernel's buffer is full: wait for writable()
+        self.closing = False          # no more input; flush what is queued, then close
+        self.dead = False             # output is discarded (write failed or sendq exceeded)
+        self.finished = False         # closed, and the protocol has heard so
         self.protocol = None
+        self.on_ready = None          # called once the TLS handshake is done
+        self.closed_event = None      # a trio.Event set when finished (for tasks awaiting it)
         # traffic counters for STATS l: lines counted as queued, bytes as written
         self.lines_in = self.bytes_in = self.lines_out = self.bytes_out = 0
+        if tls_context is None:
+            self.tls = self.tls_in = self.tls_out = None
+            self.handshaking = False
+        else:
+            self.tls_in = ssl.MemoryBIO()
+            self.tls_out = ssl.MemoryBIO()
+            self.tls = tls_context.wrap_bio(self.tls_in, self.tls_out, server_side=server_side,
+                                            server_hostname=server_hostname)
+            self.handshaking = True
+        self.tls_raw = b""            # TLS: encrypted bytes the kernel has not taken yet
+
+    def start(self, protocol) -> None:
+        """Serve `protocol` from now on (a TLS client side sends its hello)."""
+        self.protocol = protocol
+        self.reactor.add(self)
+        if self.tls is not None and not self.tls.server_side:
+            self._handshake()
+
+    def peer_certificate(self) -> bytes | None:
+        return self.tls.getpeercert(binary_form=True) if self.tls is not None else None
 
     # -- output -----------------------------------------------------------------------
 
@@ -64,115 +94,179 @@ class Connection:
     def discard_output(self) -> None:
         self.dead = True
         self.out.clear()
+        self.tls_raw = b""
         self.queued = 0
 
     def flush(self) -> None:
-        """Send what is queued now if the writer is idle; hand any rest to the writer."""
+        """Write what is queued with one non-blocking write; keep the rest for writable()."""
+        if self.blocked or self.finished:
+            return
         out = self.out
-        if not out or self.writer_task is None:
-            return      # nothing to do, or the writer is mid-send and will pick it up
-        if self.fd is not None and not self.closing:
+        if self.tls is not None:
+            try:
+                data = self._encrypt()
+            except ssl.SSLError as exc:
+                self.discard_output()
+                self._lost(f"Write error: SSLError ({exc.reason})")
+                self.finish()
+                return
+        elif out:
             data = b"".join(out) if len(out) > 1 else out[0]
+            out.clear()
+        else:
+            data = b""
+        if data:
             try:
                 sent = os.write(self.fd, data)
             except BlockingIOError:
                 sent = 0
-            except OSError:
-                sent = 0     # the writer task meets the same error and reports it
-            out.clear()
-            self.bytes_out += sent
-            if sent == len(data):
-                self.queued = 0
+            except OSError as exc:
+                self.discard_output()
+                self._lost(f"Write error: {exc.__class__.__name__}")
+                self.finish()
                 return
-            out.append(data[sent:])
-            self.queued = len(data) - sent
-        self.wake_writer()
-
-    def wake_writer(self) -> None:
-        task = self.writer_task
-        if task is not None:
-            self.writer_task = None
-            reschedule(task)
-
-    def close(self) -> None:
-        """Stop reading; flush what is queued (bounded by CLOSE_GRACE_SECONDS), then close."""
-        if self.cancel_scope is None:
-            return
-        self.closing = True
-        self.cancel_scope.deadline = min(self.cancel_scope.deadline,
-                                         trio.current_time() + CLOSE_GRACE_SECONDS)
-        if self.dead:
-            self.cancel_scope.cancel()
-        else:
-            self.wake_writer()
-
-    def _abort_wait(self, _raise_cancel) -> Abort:
-        self.writer_task = None
-        return Abort.SUCCEEDED
-
-    async def _writer(self) -> None:
-        out = self.out
-        while True:
-            if not out:
+            self.bytes_out += sent
+            if sent < len(data):
+                rest = data[sent:]
+                if self.tls is not None:
+                    self.tls_raw = rest
+                else:
+                    out.append(rest)
+                self.queued = len(rest)
+                self.blocked = True
+                self.reactor.watch(self, EPOLLOUT if self.closing else EPOLLIN | EPOLLOUT)
                 if self.closing:
-                    break
-                self.writer_task = current_task()
-                await wait_task_rescheduled(self._abort_wait)
-                continue
-            data = b"".join(out) if len(out) > 1 else out[0]
-            out.clear()
+                    self.reactor.timers.call_later(CLOSE_GRACE_SECONDS, self.finish)
+                return
             self.queued = 0
-            try:
-                await self.stream.send_all(data)
-                self.bytes_out += len(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                self.dead = True
-                self.protocol.connection_lost(f"Write error: {exc.__class__.__name__}")
-                break
-        self.cancel_scope.cancel()
+        if self.closing:
+            self.finish()
+
+    def writable(self) -> None:
+        self.blocked = False
+        self.reactor.watch(self, 0 if self.closing else EPOLLIN)
+        self.flush()
+
+    def _encrypt(self) -> bytes:
+        """TLS: encrypt the queued plaintext (and, when closing, the close alert)."""
+        tls = self.tls
+        out = self.out
+        if not self.handshaking:
+            if out:
+                tls.write(b"".join(out))
+                out.clear()
+            if self.closing and not self.dead:
+                try:
+                    tls.unwrap()          # queues close_notify; the peer's is not awaited
+                except ssl.SSLError:
+                    pass
+                self.dead = True          # nothing can be written after the alert
+        data = self.tls_out.read()
+        if self.tls_raw:
+            data = self.tls_raw + data
+            self.tls_raw = b""
+        return data
 
     # -- input ------------------------------------------------------------------------
 
-    async def run(self, protocol) -> None:
-        """Serve until closed; the protocol always hears `connection_closed()` last."""
-        self.protocol = protocol
+    def readable(self) -> None:
         try:
-            async with trio.open_nursery() as nursery:
-                self.cancel_scope = nursery.cancel_scope
-                nursery.start_soon(self._writer)
-                await self._reader()
-        except Exception:  # a bug must not take the listener down
-            log.exception("connection %s:%s failed", self.ip, self.port)
-        finally:
-            clean = not self.dead
-            self.dead = True
-            protocol.connection_closed()
-            await self._close_stream(clean)
+            data = self.sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._lost(f"Read error: {exc.__class__.__name__}")
+            return
+        if not data:
+            self._lost("Remote host closed the connection")
+            return
+        self.bytes_in += len(data)
+        if self.tls is not None:
+            data = self._decrypt(data)
+            if not data:
+                return
+        self.protocol.data_received(data)
 
-    async def _close_stream(self, clean: bool) -> None:
-        """TLS: send the close alert so clients don't report an unexpected EOF."""
-        if clean and self.secure:
-            # shielded, so a shutdown's cancellation still lets the alert out (bounded)
-            with trio.CancelScope(shield=True), trio.move_on_after(TLS_CLOSE_SECONDS):
-                try:
-                    await self.stream.aclose()
-                    return
-                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                    pass
-        await trio.aclose_forcefully(self.stream)
+    def _handshake(self) -> bool:
+        try:
+            self.tls.do_handshake()
+        except ssl.SSLWantReadError:
+            self.flusher.mark(self)       # our part of the handshake goes out
+            return False
+        except (ssl.SSLError, ssl.CertificateError, OSError) as exc:
+            self.discard_output()
+            self._lost(f"TLS handshake failed: {getattr(exc, 'reason', None) or exc}")
+            return False
+        self.handshaking = False
+        self.flusher.mark(self)           # what the protocol wrote meanwhile goes out
+        if self.on_ready is not None:
+            on_ready, self.on_ready = self.on_ready, None
+            on_ready(self)
+        return True
 
-    async def _reader(self) -> None:
-        receive = self.stream.receive_some
-        protocol = self.protocol
+    def _decrypt(self, data: bytes) -> bytes:
+        self.tls_in.write(data)
+        if self.handshaking and not self._handshake():
+            return b""
+        tls = self.tls
+        chunks = []
         while not self.closing:
             try:
-                data = await receive(16384)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                cause = exc.__cause__ or exc
-                protocol.connection_lost(f"Read error: {cause.__class__.__name__}")
-                return
-            if not data:
-                protocol.connection_lost("Remote host closed the connection")
-                return
-            self.bytes_in += len(data)
-            protocol.data_received(data)
+                chunk = tls.read(READ_SIZE)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:
+                chunk = b""
+            except ssl.SSLError as exc:
+                self._lost(f"Read error: SSLError ({exc.reason})")
+                return b""
+            if not chunk:                  # the peer's close alert
+                if chunks:
+                    self.protocol.data_received(b"".join(chunks))
+                self._lost("Remote host closed the connection")
+                return b""
+            chunks.append(chunk)
+        if self.tls_out.pending:
+            self.flusher.mark(self)        # (a TLS 1.3 ticket or key update to send)
+        return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+
+    # -- closing ----------------------------------------------------------------------
+
+    def fail(self, reason: str) -> None:
+        """Drop the connection now, discarding its output; the protocol hears `reason`."""
+        self.discard_output()
+        self._lost(reason)
+
+    def _lost(self, reason: str) -> None:
+        if not self.closing:
+            self.protocol.connection_lost(reason)
+        self.close()
+
+    def close(self) -> None:
+        """Stop reading; flush what is queued (bounded by CLOSE_GRACE_SECONDS), then close."""
+        if self.closing or self.finished:
+            return
+        self.closing = True
+        self.reactor.watch(self, EPOLLOUT if self.blocked else 0)
+        if self.blocked:
+            self.reactor.timers.call_later(CLOSE_GRACE_SECONDS, self.finish)
+        self.flusher.mark(self)
+
+    def finish(self) -> None:
+        """Close the socket now; the protocol hears `connection_closed()` last."""
+        if self.finished:
+            return
+        self.finished = True
+        self.closing = True
+        self.discard_output()
+        self.reactor.remove(self)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        try:
+            self.protocol.connection_closed()
+        except Exception:
+            log.exception("closing connection %s:%s failed", self.ip, self.port)
+        if self.closed_event is not None:
+            self.closed_event.set()

@@ -10,6 +10,7 @@ retries a lost or refused link with a backoff that doubles up to
 from __future__ import annotations
 
 import logging
+import socket
 
 import trio
 
@@ -21,39 +22,62 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 10.0
 
 
-async def serve_incoming(server, stream, flusher) -> None:
-    """A connection on a link listener (already wrapped in TLS)."""
-    sock = stream.transport_stream.socket
-    try:
-        ip, port = sock.getpeername()[:2]
-        with trio.fail_after(CONNECT_TIMEOUT):
-            await stream.do_handshake()
-    except (OSError, trio.BrokenResourceError, trio.TooSlowError) as exc:
-        log.warning("link connection from %s refused: TLS handshake failed (%s)",
-                    sock.getpeername()[0] if _connected(sock) else "?", exc.__class__.__name__)
-        await trio.aclose_forcefully(stream)
-        return
-    log.info("link connection from %s:%s", ip, port)
-    conn = Connection(stream, ip, port, True, server.config.limits.link_sendq, flusher)
-    link = server.linking.new_link(conn)
-    link.start()
-    await conn.run(link)
+class AwaitingTLS:
+    """A link connection's protocol until its TLS handshake is done: it only records
+    why the connection ended, if it does."""
+
+    __slots__ = ("error", "on_closed")
+
+    def __init__(self, on_closed) -> None:
+        self.error: str | None = None
+        self.on_closed = on_closed
+
+    def data_received(self, data: bytes) -> None:
+        pass
+
+    def send_queue_exceeded(self) -> None:
+        pass
+
+    def connection_lost(self, reason: str) -> None:
+        self.error = reason
+
+    def connection_closed(self) -> None:
+        if self.error is None:
+            self.error = "connection closed"
+        self.on_closed()
 
 
-def _connected(sock) -> bool:
-    try:
-        sock.getpeername()
-        return True
-    except OSError:
-        return False
+def serve_incoming(server, reactor, sock, ip: str, port: int, context) -> None:
+    """A connection on a link listener: its TLS handshake, then a Link."""
+    conn = Connection(reactor, sock, ip, port, server.config.limits.link_sendq, context)
+
+    def ready(conn) -> None:
+        log.info("link connection from %s:%s", ip, port)
+        link = server.linking.new_link(conn)
+        conn.protocol = link
+        link.start()
+
+    def closed() -> None:
+        log.warning("link connection from %s refused: TLS handshake failed (%s)", ip,
+                    waiting.error)
+
+    waiting = AwaitingTLS(closed)
+    conn.on_ready = ready
+    conn.start(waiting)
+    reactor.timers.call_later(CONNECT_TIMEOUT, lambda: _handshake_timeout(conn))
+
+
+def _handshake_timeout(conn) -> None:
+    if conn.handshaking and not conn.closing:
+        conn.fail(f"no TLS handshake within {CONNECT_TIMEOUT:.0f} s")
 
 
 class Linker:
     """Outgoing links: one task per autoconnect block, and CONNECT on request."""
 
-    def __init__(self, server, flusher, nursery: trio.Nursery):
+    def __init__(self, server, reactor, nursery: trio.Nursery):
         self.server = server
-        self.flusher = flusher
+        self.reactor = reactor
         self.nursery = nursery
         self._autoconnect: dict[str, trio.CancelScope] = {}
         server.linking.connect_requested = self.connect_soon
@@ -112,24 +136,39 @@ class Linker:
         try:
             with trio.fail_after(CONNECT_TIMEOUT):
                 tcp = await trio.open_tcp_stream(block.host, block.port)
-                stream = trio.SSLStream(tcp, context, server_hostname=block.name)
-                await stream.do_handshake()
-        except (OSError, trio.BrokenResourceError, trio.TooSlowError) as exc:
+        except (OSError, trio.TooSlowError) as exc:
             log.info("cannot link to %s at %s:%s: %s", block.name, block.host, block.port,
                      _why(exc))
             return False
-        peer_cert = stream.getpeercert(binary_form=True)
+        # the engine reads sockets itself: take the plain socket out of trio's stream
+        ip, port = tcp.socket.getpeername()[:2]
+        sock = socket.socket(fileno=tcp.socket.detach())
+        sock.setblocking(False)
+        conn = Connection(self.reactor, sock, ip, port, server.config.limits.link_sendq,
+                          context, server_side=False, server_hostname=block.name)
+        settled = trio.Event()            # the handshake is done, or the connection gone
+        conn.on_ready = lambda _conn: settled.set()
+        conn.closed_event = trio.Event()
+        waiting = AwaitingTLS(settled.set)
+        conn.start(waiting)
+        with trio.move_on_after(CONNECT_TIMEOUT):
+            await settled.wait()
+        if conn.handshaking or conn.closing:
+            conn.fail(f"no TLS handshake within {CONNECT_TIMEOUT:.0f} s")
+            log.info("cannot link to %s at %s:%s: TLS failed (%s)", block.name, block.host,
+                     block.port, waiting.error or "timed out")
+            return False
+        peer_cert = conn.peer_certificate()
         got = tlsutil.der_fingerprint(peer_cert)
         if got != block.fingerprint:
             log.warning("link to %s refused: its certificate is %s, but its [[link]] block pins "
                         "%s", block.name, got, block.fingerprint)
-            await trio.aclose_forcefully(stream)
+            conn.fail("certificate mismatch")
             return False
-        ip, port = tcp.socket.getpeername()[:2]
-        conn = Connection(stream, ip, port, True, server.config.limits.link_sendq, self.flusher)
         link = server.linking.new_link(conn, outgoing=block.name, tls_peer_cert=peer_cert)
+        conn.protocol = link
         link.start()
-        await conn.run(link)
+        await conn.closed_event.wait()
         return link.established
 
 
