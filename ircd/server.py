@@ -23,7 +23,8 @@ from .commands import COMMANDS, UNREGISTERED_OK
 from .commands.deferred import Awaiting, Deferred
 from .protocol import numerics as N
 from .protocol.casemap import CASEMAPPING, CHANTYPES, fold
-from .protocol.message import ProtocolError, add_tags, build_line, escape_tag_value, parse_line
+from .protocol.message import (MAX_LINE_BODY, ProtocolError, add_tags, build_line,
+                               escape_tag_value, parse_line)
 from .holding import Holds
 from .linking import Linking
 from .routing import Router
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 USER_MODES = "Biow"
 CHANNEL_MODES_MYINFO = "beIiklmnostv"
+NICK_SLOT = "\x00"     # stands for the nick in _send_static's templates
 
 class Server:
     def __init__(self, config, timers, wall_ms=None):
@@ -98,6 +100,7 @@ class Server:
         for session in self.connections:
             session.conn.sendq = config.limits.sendq
         self.isupport_lines = self._build_isupport()
+        self._static: dict = {}          # _send_static's templates, made anew by a rehash
         self.history.resize(config.limits.history_messages, config.limits.history_seconds)
         self._drop_removed_opers(config)
 
@@ -341,18 +344,55 @@ class Server:
         user = client.user
         cfg = self.config.server
         client.numeric(N.RPL_WELCOME, f"Welcome to the {cfg.network} IRC Network {user.source}")
-        client.numeric(N.RPL_YOURHOST, f"Your host is {self.name}, running version {self.version}")
-        client.numeric(N.RPL_CREATED, f"This server was created {self.created_text}")
-        client.write(build_line(self.name, N.RPL_MYINFO,
-                                (user.nick, self.name, self.version, USER_MODES, CHANNEL_MODES_MYINFO, "beIklov")))
-        self.send_isupport(client)
+        self._send_static(client, self._yourhost_lines)
         self.send_lusers(client)
         self.send_motd(client)
 
+    def _yourhost_lines(self, nick: str) -> list[bytes]:
+        """002-004 and ISUPPORT: the same for every client but for the nick."""
+        name = self.name
+        return [build_line(name, N.RPL_YOURHOST, (nick, f"Your host is {name}, running version "
+                                                        f"{self.version}"), trailing=True),
+                build_line(name, N.RPL_CREATED, (nick, f"This server was created {self.created_text}"),
+                           trailing=True),
+                build_line(name, N.RPL_MYINFO, (nick, name, self.version, USER_MODES,
+                                                CHANNEL_MODES_MYINFO, "beIklov")),
+                *self._isupport_lines(nick)]
+
+    def _isupport_lines(self, nick: str) -> list[bytes]:
+        return [build_line(self.name, N.RPL_ISUPPORT, (nick, *tokens.split(" "),
+                                                       "are supported by this server"))
+                for tokens in self.isupport_lines]
+
+    def _motd_lines(self, nick: str) -> list[bytes]:
+        motd = self.config.server.motd
+        if not motd:
+            return [build_line(self.name, N.ERR_NOMOTD, (nick, "MOTD File is missing"), trailing=True)]
+        return [build_line(self.name, N.RPL_MOTDSTART, (nick, f"- {self.name} Message of the day - "),
+                           trailing=True),
+                *(build_line(self.name, N.RPL_MOTD, (nick, f"- {line}"), trailing=True) for line in motd),
+                build_line(self.name, N.RPL_ENDOFMOTD, (nick, "End of /MOTD command."), trailing=True)]
+
+    def _send_static(self, client, build) -> None:
+        """Lines that differ between clients only in the nick are built once (with a
+        placeholder nick) and written to each client as one join: registration sends
+        a dozen of them to every client."""
+        parts = self._static.get(build)
+        if parts is None:
+            lines = build(NICK_SLOT)
+            longest = max(len(line) for line in lines)
+            # a line that the longest nick would push past 512 bytes is cut per client
+            parts = ((b"".join(lines).split(NICK_SLOT.encode()), len(lines))
+                     if longest - 1 + self.config.limits.nicklen <= MAX_LINE_BODY else False)
+            self._static[build] = parts
+        if parts is False or client.capture is not None:
+            for line in build(client.display_nick):
+                client.write(line)
+        else:
+            client.conn.write(client.display_nick.encode().join(parts[0]), parts[1])
+
     def send_isupport(self, client) -> None:
-        for tokens in self.isupport_lines:
-            client.write(build_line(self.name, N.RPL_ISUPPORT, (
-                client.display_nick, *tokens.split(" "), "are supported by this server")))
+        self._send_static(client, self._isupport_lines)
 
     def send_lusers(self, client) -> None:
         reg = self.registry
@@ -373,14 +413,7 @@ class Server:
                        f"Current global users {users}, max {max(users, reg.max_local)}")
 
     def send_motd(self, client) -> None:
-        motd = self.config.server.motd
-        if not motd:
-            client.numeric(N.ERR_NOMOTD, "MOTD File is missing")
-            return
-        client.numeric(N.RPL_MOTDSTART, f"- {self.name} Message of the day - ")
-        for line in motd:
-            client.numeric(N.RPL_MOTD, f"- {line}")
-        client.numeric(N.RPL_ENDOFMOTD, "End of /MOTD command.")
+        self._send_static(client, self._motd_lines)
 
     # -- lookups -----------------------------------------------------------------------
 

@@ -76,7 +76,7 @@ class FakeConn:
         self.protocol = None
         self.lines_in = self.bytes_in = self.lines_out = self.bytes_out = 0
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, lines: int = 1) -> None:
         if not self.dead and not self.closing:
             self.out.append(data)
 

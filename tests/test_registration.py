@@ -208,3 +208,25 @@ async def test_answering_pings_keeps_client_connected(make_server):
         await c.send(f"PONG :{ping.params[0]}")
     await c.send("PING check")
     assert show(await c.next_message()) == f"{S} PONG test.server check"
+
+
+async def test_welcome_lines_carry_each_clients_nick_and_fit_the_line_limit(nursery, tmp_path):
+    """The welcome burst is built once and written with each client's nick: a long nick
+    next to a long MOTD line is still cut to 512 bytes, and nobody gets another's nick."""
+    from irctest import start_server
+    long_line = "m" * 470
+    srv = await start_server(nursery, tmp_path, server={"motd": long_line},
+                             limits={"nicklen": 30})
+    short = await srv.client()
+    long = await srv.client()
+    nick = "n" * 30
+    for client, name in ((short, "ab"), (long, nick)):
+        msgs = await client.register(name)
+        assert all(m.params[0] == name for m in msgs)
+        line = f":test.server 372 {name} :- {long_line}"[:510]
+        assert [show(m) for m in msgs if m.command == "372"] == [line]
+        # 005 comes from the same template; VERSION sends it again, the same way
+        isupport = [show(m) for m in msgs if m.command == "005"]
+        await client.send("VERSION")
+        again = [show(m) for m in await client.collect_until("005") if m.command == "005"]
+        assert again[0] == isupport[0]

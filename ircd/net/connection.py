@@ -78,15 +78,16 @@ class Connection:
 
     # -- output -----------------------------------------------------------------------
 
-    def write(self, data: bytes) -> None:
-        """Queue bytes; they are written after the current batch of work."""
+    def write(self, data: bytes, lines: int = 1) -> None:
+        """Queue bytes (`lines` lines of them); they are written after the current
+        batch of work."""
         if self.dead:
             return
         out = self.out
         if not out:
             self.flusher.mark(self)
         out.append(data)
-        self.lines_out += 1
+        self.lines_out += lines
         self.queued += len(data)
         if self.queued > self.sendq:
             self.protocol.send_queue_exceeded()
