@@ -85,6 +85,7 @@ class Router:
         self.server = server            # session-level indexes: monitors, the clock
         self.links: dict = {}           # direction SID -> link (has send_event(event))
         self._netjoins: dict = {}       # joining server's SID -> {session: batch ref}
+        self.caps_epoch = 0             # bumped when any session's tag form changes
         self._render = {
             ev.Message: self._message, ev.ChannelJoin: self._join, ev.ChannelPart: self._part,
             ev.ChannelKick: self._kick, ev.TopicChange: self._topic,
@@ -145,7 +146,15 @@ class Router:
         forms = line.forms
         build = line.build
         delivered = True
-        if chan is not None:
+        if chan is not None and text is not None and out.local is chan.members:
+            # every member hears it: write to the cached connections, grouped by tag form
+            groups = chan.recipients
+            if groups is None or groups[0] != self.caps_epoch:
+                groups = chan.recipients = (self.caps_epoch, self._recipients(chan))
+            skip = origin.conn if origin is not None else None
+            for mask, conns in groups[1]:
+                conns[0].write_many(conns, forms[mask] or build(mask), skip)
+        elif chan is not None:
             for member in out.local:
                 s = member.session
                 if s is not None and s is not origin and (text is not None or "message-tags" in s.caps):
@@ -166,6 +175,19 @@ class Router:
                 text is not None or "message-tags" in origin.caps):
             origin.write(line.for_client(origin))
         return delivered, line
+
+    def _recipients(self, chan) -> list:
+        """A channel's local members' connections, grouped by the tag form they want."""
+        groups: dict = {}
+        for member in chan.members:
+            s = member.session
+            if s is not None:
+                groups.setdefault(s.tagmask, []).append(s.conn)
+        return list(groups.items())
+
+    def caps_changed(self) -> None:
+        """A session's tag form changed: every channel's recipient groups are stale."""
+        self.caps_epoch += 1
 
     # -- replays after a netsplit ----------------------------------------------------------
 

@@ -80,6 +80,12 @@ class FakeConn:
         if not self.dead and not self.closing:
             self.out.append(data)
 
+    @staticmethod
+    def write_many(conns, data: bytes, skip) -> None:
+        for conn in conns:
+            if conn is not skip:
+                conn.write(data)
+
     def discard_output(self) -> None:
         self.dead = True
         self.out.clear()

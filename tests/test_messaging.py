@@ -185,3 +185,27 @@ async def test_a_recipient_named_twice_gets_the_message_once(server):
     await a.send("PRIVMSG target,TARGET,target :once")
     await a.ping_pong()
     assert shown(await b.ping_pong()) == [":doubler!~doubler@127.0.0.1 PRIVMSG target once"]
+
+
+async def test_channel_recipients_follow_joins_parts_and_capability_changes(server):
+    """Who hears a channel message, and in which form, is worked out once per channel
+    and kept: a join, a part, a quit and a member's new capability all change it."""
+    a, b = await in_channel(server, "#kept", "kann", "kben")
+    await a.send("PRIVMSG #kept :one")
+    assert (await b.expect("PRIVMSG")).tags == {}
+    await b.send("CAP REQ :server-time")
+    await b.expect("CAP")
+    await a.send("PRIVMSG #kept :two")
+    timed = await b.expect("PRIVMSG")
+    assert timed.params == ["#kept", "two"] and TIME_RE.match(timed.tags["time"])
+    c = await server.client("kcat")
+    await c.send("JOIN #kept")
+    await c.expect("366")
+    await a.send("PRIVMSG #kept :three")
+    assert (await c.expect("PRIVMSG")).params == ["#kept", "three"]
+    assert (await b.expect("PRIVMSG")).params == ["#kept", "three"]
+    await c.send("PART #kept")
+    await c.expect("PART")
+    await a.send("PRIVMSG #kept :four")
+    assert (await b.expect("PRIVMSG")).params == ["#kept", "four"]
+    assert [m.command for m in await c.ping_pong()] == []

@@ -18,6 +18,12 @@ class Conn:
     def write(self, data: bytes) -> None:
         self.lines.append(data)
 
+    @staticmethod
+    def write_many(conns, data: bytes, skip) -> None:
+        for conn in conns:
+            if conn is not skip:
+                conn.write(data)
+
 
 class Session:
     def __init__(self, caps=()):

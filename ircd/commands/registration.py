@@ -21,9 +21,12 @@ def cap_list_text(server, version: int) -> str:
 
 def update_tagmask(client) -> None:
     caps = client.caps
-    client.tagmask = ((TAG_TIME if "server-time" in caps else 0)
-                      | (TAG_MSG if "message-tags" in caps else 0)
-                      | (TAG_ACCOUNT if "account-tag" in caps else 0))
+    mask = ((TAG_TIME if "server-time" in caps else 0)
+            | (TAG_MSG if "message-tags" in caps else 0)
+            | (TAG_ACCOUNT if "account-tag" in caps else 0))
+    if mask != client.tagmask:
+        client.tagmask = mask
+        client.server.router.caps_changed()
 
 
 def cap(server, client, msg) -> None:

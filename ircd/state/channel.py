@@ -42,7 +42,7 @@ class Channel:
     __slots__ = ("name", "folded", "members", "modes", "key", "limit", "topic",
                  "topic_setter", "topic_time", "created", "lists", "invited", "stamps",
                  "status_stamps", "adds", "removed", "held", "ban_cache", "directions",
-                 "creator_ops", "joined")
+                 "creator_ops", "joined", "recipients")
 
     def __init__(self, name: str, created):
         self.name = name
@@ -66,6 +66,9 @@ class Channel:
         self.directions: dict[str, int] = {}   # link direction -> members behind it
         self.creator_ops: dict = {}  # User -> creation stamp their ops came with
         self.joined: dict = {}       # User -> stamp of their join (who was there when)
+        # the router's cache of who here hears a message (opaque to this layer), dropped
+        # whenever someone joins or leaves
+        self.recipients = None
 
     @property
     def created_ts(self) -> int:
@@ -234,6 +237,7 @@ class Channel:
             else:
                 status = status.replace("o", "")    # an older channel exists: no ops
         self.members[user] = status
+        self.recipients = None
         self.joined[user] = stamp        # also the stamp of its status registers until a MODE
         for letter in STATUS_MODES:
             self.status_stamps.pop((user.uid, letter), None)
@@ -242,6 +246,7 @@ class Channel:
 
     def remove_member(self, user) -> None:
         del self.members[user]
+        self.recipients = None
         for letter in STATUS_MODES:
             self.status_stamps.pop((user.uid, letter), None)
         self.ban_cache.pop(user, None)
