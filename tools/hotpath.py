@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""The server's cost per message without sockets: CPU microseconds per PRIVMSG.
+
+A real Server (tools/bench_server.toml) with real Sessions on in-memory connections:
+clients register and join, then lines are fed to the sessions as the reactor would
+(several lines per read) and the time is measured with the process CPU clock, so a
+busy machine slows the run down but hardly changes the figure. It measures the IRC
+logic the sockets benchmark (loadgen.py) cannot separate from system calls, and it
+compares two commits quickly: run it in each checkout.
+
+    python3 tools/hotpath.py chat   --clients 1000 --messages 200000
+    python3 tools/hotpath.py fanout --members 100 --messages 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from ircd.config import load_config  # noqa: E402
+from ircd.server import Server  # noqa: E402
+from ircd.session import Session  # noqa: E402
+
+
+class MemoryConnection:
+    """What a session sees of a connection; output is kept only as a byte count."""
+
+    def __init__(self, port: int):
+        self.ip, self.port, self.secure = "127.0.0.1", port, False
+        self.out: list[bytes] = []
+        self.queued = self.lines_in = self.bytes_in = self.lines_out = self.bytes_out = 0
+        self.sendq = 1 << 40
+        self.dead = self.closing = False
+        self.protocol = None
+
+    def write(self, data: bytes, lines: int = 1) -> None:
+        self.out.append(data)
+
+    @staticmethod
+    def write_many(conns, data: bytes, skip) -> None:
+        for conn in conns:
+            if conn is not skip:
+                conn.out.append(data)
+
+    def discard_output(self) -> None:
+        self.dead = True
+
+    def close(self) -> None:
+        self.closing = True
+
+
+class NoTimers:
+    def call_later(self, delay, fn) -> None:
+        pass
+
+
+def make_server() -> Server:
+    config = load_config(os.path.join(ROOT, "tools", "bench_server.toml"))
+    return Server(config, NoTimers())
+
+
+def client(server: Server, nick: str, caps: str | None) -> Session:
+    conn = MemoryConnection(10000 + server.next_client_id())
+    session = Session(server, conn, server.next_client_id())
+    conn.protocol = session
+    server.admit(session)
+    lines = [f"NICK {nick}", f"USER {nick} 0 * :{nick}"]
+    if caps:
+        lines = ["CAP LS 302", *lines, f"CAP REQ :{caps}", "CAP END"]
+    session.data_received("".join(line + "\r\n" for line in lines).encode())
+    assert session.registered, conn.out
+    return session
+
+
+def drain(sessions) -> int:
+    total = 0
+    for s in sessions:
+        total += len(s.conn.out)
+        s.conn.out.clear()
+    return total
+
+
+def run(sessions, feeds, per_read: int) -> tuple[float, int]:
+    """Feed each (session, line) in groups of `per_read` lines per data_received."""
+    gc.collect()
+    start = time.process_time()
+    delivered = 0
+    for i, (session, chunk) in enumerate(feeds):
+        session.data_received(chunk)
+        if i % 64 == 63:
+            delivered += drain(sessions)
+    delivered += drain(sessions)
+    return time.process_time() - start, delivered
+
+
+def chat(args) -> dict:
+    server = make_server()
+    sessions = [client(server, f"c{i}", args.caps) for i in range(args.clients)]
+    for i, s in enumerate(sessions):
+        s.data_received(f"JOIN #p{i // 2}\r\n".encode())
+    drain(sessions)
+    text = "x" * args.size
+    feeds = []
+    rounds = max(1, args.messages // (args.clients * args.per_read))
+    for r in range(rounds):
+        for i, s in enumerate(sessions):
+            chunk = "".join(f"PRIVMSG #p{i // 2} :{r} {k} {text}\r\n" for k in range(args.per_read))
+            feeds.append((s, chunk.encode()))
+    messages = rounds * args.clients * args.per_read
+    seconds, delivered = run(sessions, feeds, args.per_read)
+    assert delivered >= messages, (delivered, messages)
+    return {"mode": "chat", "clients": args.clients, "messages": messages,
+            "cpu_us_per_message": round(seconds / messages * 1e6, 3),
+            "messages_per_cpu_s": round(messages / seconds)}
+
+
+def fanout(args) -> dict:
+    server = make_server()
+    sessions = [client(server, f"m{i}", args.caps) for i in range(args.members + 1)]
+    for s in sessions:
+        s.data_received(b"JOIN #fan\r\n")
+    drain(sessions)
+    sender = sessions[0]
+    text = "x" * args.size
+    feeds = [(sender, "".join(f"PRIVMSG #fan :{r} {k} {text}\r\n" for k in range(args.per_read)).encode())
+             for r in range(max(1, args.messages // args.per_read))]
+    messages = len(feeds) * args.per_read
+    seconds, delivered = run(sessions, feeds, args.per_read)
+    assert delivered >= messages * args.members, (delivered, messages)
+    return {"mode": "fanout", "members": args.members, "messages": messages,
+            "cpu_us_per_message": round(seconds / messages * 1e6, 3),
+            "cpu_ns_per_delivery": round(seconds / (messages * args.members) * 1e9, 1),
+            "deliveries_per_cpu_s": round(messages * args.members / seconds)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="mode", required=True)
+    for name in ("chat", "fanout"):
+        p = sub.add_parser(name)
+        p.add_argument("--messages", type=int, default=100_000)
+        p.add_argument("--per-read", type=int, default=8, help="lines per data_received (default 8)")
+        p.add_argument("--size", type=int, default=64, help="message text length (default 64)")
+        p.add_argument("--caps", default=None, help="capabilities every client requests, e.g. "
+                       "'server-time message-tags'")
+        p.add_argument("--repeat", type=int, default=3, help="runs; the best is reported")
+        if name == "chat":
+            p.add_argument("--clients", type=int, default=1000)
+        else:
+            p.add_argument("--members", type=int, default=100)
+    args = ap.parse_args()
+    bench = chat if args.mode == "chat" else fanout
+    results = [bench(args) for _ in range(args.repeat)]
+    best = min(results, key=lambda r: r["cpu_us_per_message"])
+    print(json.dumps(best))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
