@@ -150,6 +150,15 @@ class Server:
         """Unique in the network: it starts with this server's SID."""
         return f"{self._msgid_prefix}{(seq if seq is not None else next(self._seq)):x}"
 
+    def new_message(self, command: str, user, target: str, status: str, text: str | None,
+                    tags: dict | None) -> ev.Message:
+        """A message from a local user, with its stamp, sequence number and msgid."""
+        seq = next(self._seq)
+        return ev.Message(self.clock.tick(), command, user.uid, target, text,
+                          f"{self._msgid_prefix}{seq:x}", self.sid, self.epoch, seq,
+                          self._wall_ms(), status, tuple(tags.items()) if tags else (),
+                          user.source, user.account, "B" in user.modes)
+
     def next_client_id(self) -> int:
         return next(self._cid)
 

@@ -1,10 +1,13 @@
 """The hybrid logical clock every network state change is stamped with.
 
-A stamp is (milliseconds, origin SID): it orders any two events totally and the same
-way on every server. Locally each new stamp is max(wall clock, last + 1), so it stays
-close to real time ("last writer" after a split means latest in real time); a stamp
-received from a peer pushes the clock forward, so causality holds as for a Lamport
-clock. The wall clock is injected, so tests control time.
+A stamp is (microsecond ticks, origin SID): it orders any two events totally and the
+same way on every server. Locally each new stamp is max(wall clock, last + 1 tick), so
+it stays close to real time ("last writer" after a split means latest in real time);
+a stamp received from a peer pushes the clock forward, so causality holds as for a
+Lamport clock. Ticks are microseconds although the wall clock is read in
+milliseconds: a server may stamp a thousand events within one millisecond (a busy
+network carries 100,000 messages a second) before its clock runs ahead of real time.
+The wall clock is injected, so tests control time.
 """
 
 from __future__ import annotations
@@ -17,13 +20,22 @@ import attrs
 @attrs.frozen(order=True, slots=True)
 class Stamp:
     """When (hybrid-logical milliseconds) and where (origin SID) a change was made."""
-    t: int
+    t: int                  # ticks: microseconds since the epoch, or just after
     sid: str
+
+    @property
+    def ms(self) -> int:
+        return self.t // TICKS_PER_MS
+
+    @property
+    def seconds(self) -> int:
+        return self.t // (TICKS_PER_MS * 1000)
 
     def __str__(self) -> str:
         return f"{self.t}@{self.sid}"
 
 
+TICKS_PER_MS = 1000
 ZERO = Stamp(0, "")
 
 
@@ -38,7 +50,7 @@ class HybridClock:
         self.last = 0
 
     def tick(self) -> Stamp:
-        now = self._wall_ms()
+        now = self._wall_ms() * TICKS_PER_MS
         t = now if now > self.last else self.last + 1
         self.last = t
         return Stamp(t, self.sid)
@@ -48,4 +60,4 @@ class HybridClock:
         local wall clock (positive: the sender's clock is ahead), for skew warnings."""
         if stamp.t > self.last:
             self.last = stamp.t
-        return stamp.t - self._wall_ms()
+        return stamp.ms - self._wall_ms()

@@ -221,12 +221,16 @@ class ChannelModeChange:
 
 # -- messages --------------------------------------------------------------------------
 
-@_frozen
+@attrs.define(slots=True, eq=True, unsafe_hash=True)
 class Message:
     """PRIVMSG, NOTICE or TAGMSG to a channel (with an optional status prefix) or a user.
 
     (origin, epoch, seq) identifies it for replay; `msgid` is what clients see, unique in
-    the network because it contains the origin's SID; `time_ms` is its server-time."""
+    the network because it contains the origin's SID; `time_ms` is its server-time.
+
+    Treated as immutable like every event (change one with `attrs.evolve`), but not
+    frozen: a frozen class's constructor costs 1.8 us against 0.35, and one is made
+    for every message the network carries."""
     stamp: Stamp
     command: str            # PRIVMSG, NOTICE, TAGMSG
     uid: str                # sender

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from irctest import show, shown
-from linkproto.clock import Stamp
+from linkproto.clock import TICKS_PER_MS, Stamp
 
 from ircd import __version__
 from ircd.commands import oper as oper_commands
@@ -1022,7 +1022,7 @@ async def test_elist_creation_and_topic_time(srv):
     await join(foo, "#old", "#new")
     await ask(foo, "TOPIC #old :First", "TOPIC #new :Second")
     old = srv.state.find_channel("#old")
-    old.created = Stamp(old.created.t - 180_000, old.created.sid)
+    old.created = Stamp(old.created.t - 180_000 * TICKS_PER_MS, old.created.sid)   # 180 s earlier
     old.topic_time -= 180
     assert shown(await ask(foo, "LIST C>2"))[1:-1] == [f"{S} 322 foo #old 1 :[+nt] First"]
     assert shown(await ask(foo, "LIST T<2"))[1:-1] == [f"{S} 322 foo #new 1 :[+nt] Second"]

@@ -32,14 +32,26 @@ def net():
 
 
 def test_hybrid_clock_follows_wall_time_and_never_goes_back():
-    c = Clock()
+    c = Clock()                                     # the wall clock reads 1,000,000 ms
     a = c()
-    assert a == Stamp(1_000_000, "1AA")
-    assert c() == Stamp(1_000_001, "1AA")        # same millisecond: still later
+    assert a == Stamp(1_000_000_000, "1AA") and a.ms == 1_000_000 and a.seconds == 1000
+    assert c() == Stamp(1_000_000_001, "1AA")        # same millisecond: still later
     c.now -= 5000                                   # the wall clock steps back
-    assert c() == Stamp(1_000_002, "1AA")
-    assert c.clock.observe(Stamp(2_000_000, "2BB")) == 2_000_000 - c.now   # skew reported
-    assert c() == Stamp(2_000_001, "1AA")           # causality: after what we received
+    assert c() == Stamp(1_000_000_002, "1AA")
+    ahead = Stamp(2_000_000_000, "2BB")
+    assert c.clock.observe(ahead) == 2_000_000 - c.now   # skew reported, in ms
+    assert c() == Stamp(2_000_000_001, "1AA")       # causality: after what we received
+
+
+def test_a_busy_clock_stays_with_real_time():
+    """A thousand events in one millisecond (100,000 messages a second is a busy
+    network) do not push the clock past the next millisecond."""
+    c = Clock()
+    stamps = [c() for _ in range(1000)]
+    assert len(set(stamps)) == 1000 and stamps == sorted(stamps)
+    assert all(s.ms == 1_000_000 for s in stamps)
+    c.now += 1
+    assert c().ms == 1_000_001
 
 
 def test_servers_have_directions_and_ids_are_not_reused(net):

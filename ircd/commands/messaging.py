@@ -36,54 +36,59 @@ def _client_tags(msg) -> dict | None:
 
 def _send(server, client, msg, command) -> None:
     user = client.user
-    is_tagmsg = command == "TAGMSG"
-    if not msg.params or not msg.params[0]:
+    params = msg.params
+    if not params or not params[0]:
         client.numeric(N.ERR_NORECIPIENT, f"No recipient given ({command})")
         return
-    if not is_tagmsg and (len(msg.params) < 2 or msg.params[1] == ""):
-        client.numeric(N.ERR_NOTEXTTOSEND, "No text to send")
-        return
-    tags = _client_tags(msg)
-    if is_tagmsg and not tags:
-        return  # nothing to deliver; not an error
-    targets = msg.params[0].split(",")
-    limit = server.config.limits.max_targets
-    if len(targets) > limit:
-        client.numeric(N.ERR_TOOMANYTARGETS, msg.params[0],
-                       f"Too many recipients, at most {limit} per message")
-        return
-    text = None if is_tagmsg else msg.params[1]
-    if not is_tagmsg:
+    if command == "TAGMSG":
+        text = None
+        tags = _client_tags(msg)
+        if not tags:
+            return  # nothing to deliver; not an error
+    else:
+        if len(params) < 2 or params[1] == "":
+            client.numeric(N.ERR_NOTEXTTOSEND, "No text to send")
+            return
+        text = params[1]
+        tags = _client_tags(msg) if msg.tags else None
         user.last_active = time.monotonic()
+    first = params[0]
+    if "," not in first:
+        targets = (first,)
+        seen = None
+    else:
+        targets = first.split(",")
+        limit = server.config.limits.max_targets
+        if len(targets) > limit:
+            client.numeric(N.ERR_TOOMANYTARGETS, first,
+                           f"Too many recipients, at most {limit} per message")
+            return
+        seen = set()
     # RFC 1459 4.4.2 forbids error replies to NOTICE; our delivery contract (DESIGN.md)
     # says nothing is dropped without a word, so NOTICE failures are reported as for
     # PRIVMSG, as InspIRCd and Solanum do. Numerics cannot start a reply loop between bots.
-    seen = set()
     for target in targets:
-        if not target or fold(target) in seen:
-            continue          # the same recipient twice in one line gets it once
-        seen.add(fold(target))
-        name = target.lstrip("@+")
-        status = target[:len(target) - len(name)]
-        if status and not (name and name[0] in CHANTYPES):
-            client.numeric(N.ERR_NOSUCHNICK, target, "No such nick/channel")
+        if not target:
             continue
-        if name[0] in CHANTYPES:
-            _to_channel(server, client, user, command, target, name, status, text, tags)
-        else:
+        if seen is not None:
+            folded = fold(target)
+            if folded in seen:
+                continue      # the same recipient twice in one line gets it once
+            seen.add(folded)
+        if target[0] in CHANTYPES:
+            _to_channel(server, client, user, command, target, "", text, tags)
+            continue
+        name = target.lstrip("@+")
+        if name is target:
             _to_user(server, client, user, command, target, text, tags)
+        elif name and name[0] in CHANTYPES:
+            _to_channel(server, client, user, command, name, target[:len(target) - len(name)],
+                        text, tags)
+        else:
+            client.numeric(N.ERR_NOSUCHNICK, target, "No such nick/channel")
 
 
-def _message(server, client, user, command, target, status, text, tags) -> ev.Message:
-    seq = server.next_seq()
-    now = server.now_ms()
-    return ev.Message(server.stamp(), command, user.uid, target, text, server.new_msgid(seq),
-                      server.sid, server.epoch, seq, now, status,
-                      tuple(tags.items()) if tags else (), user.source, user.account,
-                      "B" in user.modes)
-
-
-def _to_channel(server, client, user, command, target, name, status, text, tags) -> None:
+def _to_channel(server, client, user, command, name, status, text, tags) -> None:
     chan = channel_for(server, client, name)
     if chan is None:
         return
@@ -96,13 +101,13 @@ def _to_channel(server, client, user, command, target, name, status, text, tags)
             why = "Cannot send to channel (you are banned)"
         client.numeric(N.ERR_CANNOTSENDTOCHAN, chan.name, why)
         return
-    server.emit(_message(server, client, user, command, chan.name, status, text, tags), client)
+    server.emit(server.new_message(command, user, chan.name, status, text, tags), client)
 
 
 def _hold(server, client, user, command, away, text, tags) -> None:
     """The recipient left in a netsplit: keep the message for when it comes back."""
     uid, nick = away
-    event = _message(server, client, user, command, uid, "", text, tags)
+    event = server.new_message(command, user, uid, "", text, tags)
     if not server.holds.hold(client, nick, uid, event):
         client.report("FAIL", command, "NOT_DELIVERED", nick, event.msgid,
                       f"Your message to {nick} was not delivered: too many messages are "
@@ -122,7 +127,7 @@ def _to_user(server, client, user, command, target, text, tags) -> None:
         else:
             client.numeric(N.ERR_NOSUCHNICK, target, "No such nick/channel")
         return
-    event = _message(server, client, user, command, dest.uid, "", text, tags)
+    event = server.new_message(command, user, dest.uid, "", text, tags)
     delivered, line = server.emit(event, client)
     if not delivered:
         why = ("their connection is not reading and is being closed (SendQ exceeded)"

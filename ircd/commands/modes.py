@@ -128,7 +128,7 @@ def _plan(server, client, chan, user, adding, letter, arg, planned, stamp):
                 if len(chan.lists[letter]) + pending >= server.config.limits.max_list:
                     client.numeric("478", chan.name, mask, "Channel list is full")
                     return None
-            return ev.ListAdd(letter, mask, user.source, stamp.t // 1000)
+            return ev.ListAdd(letter, mask, user.source, stamp.seconds)
         observed = chan.list_tags(letter, mask)
         if any(type(c) is ev.ListAdd and c.letter == letter and fold(c.mask) == folded
                for c in planned):

@@ -102,10 +102,6 @@ def parse_line(line: str) -> Message:
     return Message(command, params, tags, source)
 
 
-def _needs_colon(param: str) -> bool:
-    return not param or " " in param or param[0] == ":"
-
-
 def format_tags(tags: dict[str, str]) -> str:
     return ";".join(f"{k}={escape_tag_value(v)}" if v else k for k, v in tags.items())
 
@@ -118,15 +114,14 @@ def build_line(source: str | None, command: str, params: tuple | list = (),
     servers conventionally send free text (`PRIVMSG #c :hi`). The non-tag part is cut
     to 512 bytes on a UTF-8 boundary so a relayed line never exceeds the limit.
     """
-    parts = []
-    if source:
-        parts.append(":" + source)
-    parts.append(command)
     if params:
-        parts.extend(params[:-1])
         last = params[-1]
-        parts.append(":" + last if trailing or _needs_colon(last) else last)
-    body = " ".join(parts).encode("utf-8", "surrogateescape")
+        if trailing or not last or " " in last or last[0] == ":":
+            last = ":" + last
+        text = f"{command} {last}" if len(params) == 1 else f"{command} {' '.join(params[:-1])} {last}"
+    else:
+        text = command
+    body = (f":{source} {text}" if source else text).encode("utf-8", "surrogateescape")
     if len(body) > MAX_LINE_BODY - 2:
         body = body[:MAX_LINE_BODY - 2]
         body = body.decode("utf-8", "ignore").encode("utf-8")

@@ -72,7 +72,7 @@ class Channel:
 
     @property
     def created_ts(self) -> int:
-        return self.created.t // 1000
+        return self.created.seconds
 
     # -- what members may do -----------------------------------------------------------
 
@@ -172,7 +172,7 @@ class Channel:
             return False
         self.topic = text
         self.topic_setter = setter
-        self.topic_time = stamp.t // 1000
+        self.topic_time = stamp.seconds
         return True
 
     def merge_status(self, stamp, user, letter: str, adding: bool) -> bool:
