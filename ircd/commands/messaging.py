@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 
-from linkproto import events as ev
 
 from ..protocol import numerics as N
 from ..protocol.casemap import CHANTYPES, fold
