@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 
-
 from ..protocol import numerics as N
 from ..protocol.casemap import CHANTYPES, fold
 from .checks import channel_for
