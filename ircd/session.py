@@ -155,9 +155,8 @@ class Session:
         lines = buf.split(b"\n")
         self.inbuf = lines.pop()
         self.conn.lines_in += len(lines)
+        server = self.server
         pending = self.pending
-        if pending is None:
-            pending = self.pending = collections.deque()
         for raw in lines:
             if self.discarding:      # the tail of an over-long line
                 self.discarding = False
@@ -166,16 +165,41 @@ class Session:
                 raw = raw[:-1]
             if not raw:
                 continue
-            if _too_long(raw):
+            if len(raw) > MAX_LINE_BODY - 2 and _too_long(raw):
                 self.numeric("417", "Input line was too long")
                 continue
-            pending.append(raw)
-            self.pending_bytes += len(raw)
-        self.process()
-        if self.pending_bytes > self.server.config.limits.recvq and not self.closing:
+            if pending is None and not self.suspended and self._take_token():
+                server.handle_line(self, raw)     # the usual case: no queue at all
+                if self.closing:
+                    return
+                pending = self.pending
+            else:
+                if pending is None:
+                    pending = self.pending = collections.deque()
+                pending.append(raw)
+                self.pending_bytes += len(raw)
+        if pending:
+            self.process()
+        else:
+            server.reap()
+        if self.pending_bytes > server.config.limits.recvq and not self.closing:
             # input arrives faster than the budget (or a running command) lets it be handled
-            self.server.quit_client(self, "Excess Flood")
-            self.server.reap()
+            server.quit_client(self, "Excess Flood")
+            server.reap()
+
+    def _take_token(self) -> bool:
+        """One line's worth of the flood budget, if there is one (refilled over time)."""
+        limits = self.server.config.limits
+        if not limits.flood_control:
+            return True
+        now = time.monotonic()
+        tokens = min(float(limits.flood_burst), self.tokens + (now - self.last_refill) * limits.flood_rate)
+        self.last_refill = now
+        if tokens < 1.0:
+            self.tokens = tokens
+            return False
+        self.tokens = tokens - 1.0
+        return True
 
     def process(self) -> None:
         pending = self.pending
@@ -183,20 +207,13 @@ class Session:
         if pending is None:
             server.reap()
             return
-        flood = server.config.limits.flood_control
         while pending and not self.closing and not self.suspended:
-            if flood:
-                limits = server.config.limits
-                now = time.monotonic()
-                self.tokens = min(float(limits.flood_burst),
-                                  self.tokens + (now - self.last_refill) * limits.flood_rate)
-                self.last_refill = now
-                if self.tokens < 1.0:
-                    if not self.lag_scheduled:
-                        self.lag_scheduled = True
-                        server.timers.call_later((1.0 - self.tokens) / limits.flood_rate, self._lag_over)
-                    return
-                self.tokens -= 1.0
+            if not self._take_token():
+                if not self.lag_scheduled:
+                    self.lag_scheduled = True
+                    rate = server.config.limits.flood_rate
+                    server.timers.call_later((1.0 - self.tokens) / rate, self._lag_over)
+                return
             raw = pending.popleft()
             self.pending_bytes -= len(raw)
             server.handle_line(self, raw)

@@ -29,8 +29,11 @@ from ircd.server import Server  # noqa: E402
 from ircd.session import Session  # noqa: E402
 
 
+DIRTY: list = []        # connections with output since the last drain
+
+
 class MemoryConnection:
-    """What a session sees of a connection; output is kept only as a byte count."""
+    """What a session sees of a connection: output is collected and counted."""
 
     def __init__(self, port: int):
         self.ip, self.port, self.secure = "127.0.0.1", port, False
@@ -41,13 +44,15 @@ class MemoryConnection:
         self.protocol = None
 
     def write(self, data: bytes, lines: int = 1) -> None:
+        if not self.out:
+            DIRTY.append(self)
         self.out.append(data)
 
     @staticmethod
     def write_many(conns, data: bytes, skip) -> None:
         for conn in conns:
             if conn is not skip:
-                conn.out.append(data)
+                conn.write(data)
 
     def discard_output(self) -> None:
         self.dead = True
@@ -80,10 +85,12 @@ def client(server: Server, nick: str, caps: str | None) -> Session:
 
 
 def drain(sessions) -> int:
+    """Count and drop the output (the flusher's pass over dirty connections)."""
     total = 0
-    for s in sessions:
-        total += len(s.conn.out)
-        s.conn.out.clear()
+    for conn in DIRTY:
+        total += len(conn.out)
+        conn.out.clear()
+    DIRTY.clear()
     return total
 
 
