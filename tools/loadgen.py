@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import ipaddress
 import json
 import os
@@ -54,6 +55,7 @@ TARGETS = {
     "latency": ("p99_ms", "<", 10.0),
     "register": ("registrations_per_s", ">=", 3000),
     "memory": ("kib_per_client", "<=", 15.0),
+    "chat": ("held_msgs_per_s", ">=", 100_000),
 }
 
 perf_ns = time.perf_counter_ns
@@ -1048,6 +1050,347 @@ def bench_memory(args, run: Run) -> dict:
         net.quit_all(timeout=10.0)
 
 
+# --------------------------------------------------------------------------- chat
+
+
+class Chat:
+    """State of the chat benchmark: clients 2k and 2k+1 share channel k.
+
+    Every message is ``PRIVMSG #chan :<seq, 9 digits> <t_ns, 19 digits> xxx...``,
+    so every line a receiver gets from its partner has the same length; the
+    receiver learns that length and the offset of the text from the sync marker
+    (padded to the same length) and then only slices and int()s fixed fields.
+    """
+
+    GROUPS = 8          # sub-ticks per tick: client i sends in sub-tick i % GROUPS
+
+    def __init__(self, net: Net, args, clients: list[Client], chans: list[str], prefix: str):
+        self.net = net
+        self.args = args
+        self.clients = clients
+        n = self.n = len(clients)
+        pad = payload_pad(args.size, 29)
+        self.marker = (b"SYNC-" + prefix.encode()).ljust(29, b"-") + pad
+        self.heads = [b"PRIVMSG " + chans[i // 2].encode() + b" :%09d %d" + pad + b"\r\n"
+                      for i in range(n)]
+        self.seq = [0] * n              # next sequence number of sender i
+        self.got = [0] * n              # messages receiver i got from its partner
+        self.exp = [0] * n              # next sequence number receiver i expects
+        self.linelen = [0] * n          # length of a message line at receiver i (with \r)
+        self.offset = [0] * n           # offset of the text in such a line
+        self.dups = 0                   # lines whose seq was below the expected one
+        self.gaps = 0                   # lines whose seq jumped over expected ones
+        self.odd = 0                    # other lines that were not PING
+        self.lat: list[int] = []        # latencies (ns) of messages sent after warm-up
+        self.warm_ns = 0
+        self.stamp = args.stamp
+        golden = 0.6180339887498949
+        self.phase = [(i * golden) % 1.0 for i in range(n)]
+        self.groups = [list(range(g, n, self.GROUPS)) for g in range(self.GROUPS)]
+
+    # -- setup
+
+    def sync(self) -> None:
+        """Every client sends the marker; wait until every client saw its partner's,
+        and learn each receiver's line length and text offset from it."""
+        net, marker = self.net, self.marker
+        pending = set(range(self.n))
+
+        def on_line(c: Client, line: bytes) -> None:
+            k = line.find(b" :" + marker)
+            if k >= 0 and c.idx in pending:
+                pending.discard(c.idx)
+                self.linelen[c.idx] = len(line)
+                self.offset[c.idx] = k + 2
+                net.progress += 1
+                c.on_line = None
+
+        for c in self.clients:
+            c.on_line = on_line
+        for i, c in enumerate(self.clients):
+            net.send(c, self.heads[i].split(b" :")[0] + b" :" + marker + b"\r\n")
+        net.wait(lambda: not pending,
+                 lambda: f"waiting for the sync markers: {self.n - len(pending)} of {self.n} seen")
+        for c in self.clients:
+            if c.inbuf:         # a partial line after the marker: cannot happen, nobody sends yet
+                c.tail = c.inbuf
+            c.inbuf = b""
+            net.readers[c.fd] = self.make_reader(c)
+
+    # -- receiving
+
+    def slow_line(self, c: Client, line) -> None:
+        pong = ping_reply(line)
+        if pong is not None:
+            self.net.send(c, pong)
+        else:
+            self.odd += 1
+            c.last_line = bytes(line)
+
+    def make_reader(self, c: Client):
+        """A lean reader: one recv_into the shared buffer per event, split into
+        lines, and for each message line two fixed-position int() (seq, stamp)."""
+        net = self.net
+        i = c.idx
+        got, exp = self.got, self.exp
+        size = self.linelen[i]
+        o1 = self.offset[i]
+        o2, o3, o4 = o1 + 9, o1 + 10, o1 + 29
+        buf = RBUF
+        slow = self.slow_line
+        kernel = self.stamp == "kernel"
+        if kernel:
+            try:
+                c.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            except OSError:
+                kernel = False
+        recvmsg_into = c.sock.recvmsg_into
+        recv_into = c.sock.recv_into
+        bufs = [RBUF]
+        unpack = TIMESPEC.unpack
+        chat = self
+
+        def reader() -> None:
+            try:
+                if kernel:
+                    n, anc, _, _ = recvmsg_into(bufs, CMSG_TS_SPACE)
+                else:
+                    n = recv_into(buf)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                net.fail(c, f"recv failed: {e}")
+                return
+            if not n:
+                net.eof(c)
+                return
+            t = wall_ns()
+            if kernel and anc:
+                sec, nsec = unpack(anc[0][2][:16])
+                t = sec * 1_000_000_000 + nsec
+            lines = (c.tail + buf[:n] if c.tail else buf[:n]).split(b"\n")
+            c.tail = lines.pop()
+            e = exp[i]
+            k = 0
+            warm = chat.warm_ns
+            lat = chat.lat
+            for line in lines:
+                if len(line) == size:
+                    try:
+                        seq = int(line[o1:o2])
+                        ts = int(line[o3:o4])
+                    except ValueError:
+                        slow(c, line)
+                        continue
+                    if seq != e:
+                        if seq < e:
+                            chat.dups += 1
+                        else:
+                            chat.gaps += 1
+                    e = seq + 1
+                    k += 1
+                    if ts >= warm:
+                        lat.append(t - ts)
+                else:
+                    slow(c, line)
+            exp[i] = e
+            got[i] += k
+            net.progress += 1
+
+        return reader
+
+    # -- one step
+
+    def step(self, rate: float) -> dict:
+        """Offer `rate` messages/s (all clients together) for --step-seconds, then
+        drain (bounded); figures exclude the first --warmup seconds."""
+        args, net, n = self.args, self.net, self.n
+        dur = args.step_seconds
+        warm = min(args.warmup, dur / 2)
+        rpc = rate / n
+        tick = args.tick_ms / 1000.0
+        sub = tick / self.GROUPS
+        groups, phase, heads, seq, clients = self.groups, self.phase, self.heads, self.seq, self.clients
+        step_sent = [0] * n
+        self.lat = []
+        sent0 = sum(seq)
+        got0 = sum(self.got)
+        dups0, gaps0 = self.dups, self.gaps
+        poll, send = net.poll, net.send
+        late_total = 0.0
+        late_max = 0.0
+        ticks = 0
+        t0 = now()
+        self.warm_ns = wall_ns() + int(warm * 1e9)
+        t_warm = t0 + warm
+        t_end = t0 + dur
+        meter = None
+        sent_w = got_w = 0
+        s = 0
+        failure = None
+        gc_was = gc.isenabled()
+        gc.disable()        # a collection would stall every socket at once
+        try:
+            while True:
+                t_s = t0 + s * sub
+                if t_s >= t_end:
+                    break
+                t = now()
+                if t < t_s:
+                    poll(t_s - t)
+                    continue
+                if meter is None and t >= t_warm:
+                    meter = CpuMeter(args.pid)
+                    t_warm = t
+                    sent_w, got_w = sum(seq), sum(self.got)
+                late = t - t_s
+                late_total += late
+                if late > late_max:
+                    late_max = late
+                ticks += 1
+                el = t - t0
+                for i in groups[s % self.GROUPS]:
+                    due = int(rpc * el + phase[i]) - step_sent[i]
+                    if due > 0:
+                        q = seq[i]
+                        h = heads[i]
+                        ts = wall_ns()
+                        if due == 1:
+                            data = h % (q, ts)
+                        else:
+                            data = b"".join([h % (q + j, ts) for j in range(due)])
+                        seq[i] = q + due
+                        step_sent[i] += due
+                        c = clients[i]
+                        if c.out or c.closed:
+                            send(c, data)
+                            continue
+                        try:                # net.send() inlined: the common case
+                            k = c.sock.send(data)
+                        except (BlockingIOError, InterruptedError):
+                            k = 0
+                        except OSError:
+                            send(c, data)   # fails the client with the error
+                            continue
+                        if k < len(data):
+                            send(c, data[k:])
+                s += 1
+                poll(0)
+            t_stop = now()
+            cpu = meter.result() if meter else CpuMeter(args.pid).result()
+            sent_end, got_end = sum(seq), sum(self.got)
+            total = sent_end
+            deadline = now() + args.drain
+            last = got_end
+            while sum(self.got) < total and now() < deadline:
+                poll(0.05)
+        except BenchError as e:
+            failure = str(e)
+            t_stop = now()
+            cpu = meter.result() if meter else {}
+            sent_end = got_end = 0
+        finally:
+            if gc_was:
+                gc.enable()
+        got_all = sum(self.got)
+        window = max(t_stop - t_warm, 1e-9)
+        lat = self.lat
+        lat.sort()
+        ms = [round(v / 1e6, 3) for v in (percentile(lat, 50), percentile(lat, 99),
+                                          lat[-1] if lat else float("nan"))]
+        sent = sum(seq) - sent0
+        lost = sum(seq) - got_all
+        res = {
+            "rate": round(rate),
+            "sent_per_s": round((sent_end - sent_w) / window) if failure is None else None,
+            "delivered_per_s": round((got_end - got_w) / window) if failure is None else None,
+            "messages_sent": sent,
+            "messages_delivered": got_all - got0,
+            "lost": lost,
+            "duplicated": self.dups - dups0,
+            "out_of_order": self.gaps - gaps0,
+            "samples": len(lat),
+            "p50_ms": ms[0],
+            "p99_ms": ms[1],
+            "max_ms": ms[2],
+            "tick_late_mean_ms": round(late_total / max(ticks, 1) * 1e3, 3),
+            "tick_late_max_ms": round(late_max * 1e3, 3),
+        }
+        res.update(cpu)
+        reasons = []
+        if failure is not None:
+            reasons.append(f"failed: {failure}")
+        if lost:
+            reasons.append(f"{lost} messages not delivered within {args.drain:g}s")
+        if res["duplicated"] or res["out_of_order"]:
+            reasons.append(f"{res['duplicated']} duplicated, {res['out_of_order']} out of order")
+        if not lat:
+            reasons.append("no latency samples")
+        elif ms[1] > args.p99_ms:
+            reasons.append(f"p99 {ms[1]} ms > {args.p99_ms:g} ms")
+        res["held"] = not reasons
+        if reasons:
+            res["why"] = "; ".join(reasons)
+        return res
+
+
+def bench_chat(args, run: Run) -> dict:
+    n = args.clients
+    if n < 2 or n % 2:
+        raise BenchError("chat: --clients must be an even number, at least 2")
+    say(f"chat: {n} clients in {n // 2} two-person channels; rate from {args.start:g} msgs/s, "
+        f"{'x' + format(args.factor, 'g') if args.factor else '+' + format(args.step, 'g')} per step "
+        f"of {args.step_seconds:g}s, up to {args.max_rate:g}; stop at p99 > {args.p99_ms:g} ms or a loss")
+    net = Net(args.host, args.port, args.timeout)
+    net.pid = args.pid
+    try:
+        p = run.prefix()
+        nicks = [p + b36(i) for i in range(n)]
+        chans = [f"#{p}{b36(k)}" for k in range(n // 2)]
+        t0 = now()
+        meter = CpuMeter(args.pid)
+        clients = net.setup(nicks, lambda i: [chans[i // 2]], args.concurrency, "joining chat channels")
+        say(f"  {n} clients registered and joined in {now() - t0:.2f}s (cpu {meter.result()})")
+        chat = Chat(net, args, clients, chans, p)
+        chat.sync()
+        steps = []
+        held = 0
+        rate = float(args.start)
+        while rate <= args.max_rate + 1e-9:
+            wait_server_idle(args.pid, 5.0)
+            st = chat.step(rate)
+            steps.append(st)
+            cpu = f"cpu gen {st.get('generator_cpu', float('nan')):.0%}"
+            if "server_cpu" in st:
+                cpu += f" server {st['server_cpu']:.0%}"
+            say(f"  {rate:>9,.0f}/s offered: sent {st['sent_per_s'] or 0:,}/s, delivered "
+                f"{st['delivered_per_s'] or 0:,}/s; ms p50 {st['p50_ms']} p99 {st['p99_ms']} "
+                f"max {st['max_ms']}; lost {st['lost']}; tick late max {st['tick_late_max_ms']} ms; "
+                f"{cpu}" + ("" if st["held"] else f"  -- NOT HELD: {st['why']}"))
+            if st.get("generator_cpu", 0) > 0.9:
+                warn_generator_bound(st)
+            if not st["held"]:
+                break
+            held = rate
+            rate = rate * args.factor if args.factor else rate + args.step
+        res = {
+            "clients": n,
+            "channels": n // 2,
+            "tick_ms": args.tick_ms,
+            "step_seconds": args.step_seconds,
+            "warmup": args.warmup,
+            "p99_limit_ms": args.p99_ms,
+            "receive_stamp": "kernel SO_TIMESTAMPNS" if args.stamp == "kernel" else "userspace",
+            "held_msgs_per_s": round(held),
+            "stopped": steps[-1].get("why", "reached --max-rate") if steps else "no step",
+            "steps": steps,
+        }
+        say(f"  => held {held:,.0f} messages/s ({res['stopped']})")
+        return res
+    finally:
+        net.quit_all(timeout=10.0)
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -1126,6 +1469,33 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--per-client", type=int, default=2)
     m.add_argument("--settle", type=float, default=3.0, help="idle seconds before reading RSS (default 3)")
 
+    c = sub.add_parser("chat", parents=[common],
+                       help="1:1 chat: highest open-loop message rate held within a p99 limit")
+    c.add_argument("--clients", type=int, default=1000,
+                   help="clients, in clients/2 two-person channels (default 1000)")
+    c.add_argument("--start", type=float, default=10000, help="first rate, messages/s (default 10000)")
+    c.add_argument("--step", type=float, default=10000,
+                   help="add this many messages/s per step (default 10000)")
+    c.add_argument("--factor", type=float, default=None,
+                   help="multiply the rate by this per step instead of --step")
+    c.add_argument("--max-rate", type=float, default=400000,
+                   help="stop after the step at this rate (default 400000)")
+    c.add_argument("--step-seconds", type=float, default=5.0, help="seconds per step (default 5)")
+    c.add_argument("--warmup", type=float, default=1.0,
+                   help="seconds at the start of each step not measured (default 1)")
+    c.add_argument("--p99-ms", type=float, default=50.0,
+                   help="a step holds if p99 latency is at most this (default 50)")
+    c.add_argument("--drain", type=float, default=5.0,
+                   help="seconds after a step for every message to arrive (default 5)")
+    c.add_argument("--tick-ms", type=float, default=10.0,
+                   help="each client sends its due messages in one write every this many ms "
+                        "(clients staggered over the tick; default 10)")
+    c.add_argument("--size", type=int, default=64,
+                   help="approximate length of the message text (default 64)")
+    c.add_argument("--stamp", choices=("kernel", "user"), default="user",
+                   help="receive time: the kernel's SO_TIMESTAMPNS, or the clock when read "
+                        "(default user)")
+
     a = sub.add_parser("all", parents=[common, traffic],
                        help="memory (with --pid), register, fanout, latency")
     a.add_argument("--fanout-members", type=int, nargs="+", default=[100, 1000],
@@ -1183,6 +1553,8 @@ def main(argv=None) -> int:
             record("register", bench_register, args, run)
         elif args.mode == "memory":
             record("memory", bench_memory, args, run)
+        elif args.mode == "chat":
+            record("chat", bench_chat, args, run)
         else:
             steps = []
             if args.pid:
