@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import hashlib
 import gc
 import ipaddress
 import json
@@ -34,6 +35,7 @@ import resource
 import select
 import socket
 import struct
+import subprocess
 import sys
 import time
 
@@ -1199,6 +1201,56 @@ class Chat:
 
         return reader
 
+    # -- the C engine
+
+    def run_c(self):
+        """Hand the synced sockets to tools/chatgen.c (compiled on first use) and
+        yield its per-step results; the sockets come back to this process after."""
+        args = self.args
+        exe = chatgen_binary()
+        spec = "".join(f"{c.fd} {self.linelen[i]} {self.offset[i]} {self.heads[i].split(b' ')[1].decode()}\n"
+                       for i, c in enumerate(self.clients))
+        pad = len(payload_pad(args.size, 29))
+        argv = [exe, str(self.n), repr(args.tick_ms), repr(args.step_seconds), repr(args.warmup),
+                repr(args.p99_ms), repr(args.drain), repr(float(args.start)), repr(float(args.step)),
+                repr(float(args.factor or 0)), repr(float(args.max_rate)), str(args.pid or 0),
+                "1" if args.stamp == "kernel" else "0", str(pad)]
+        steps = 1
+        r = float(args.start)
+        while r < args.max_rate and steps < 10000:
+            r = r * args.factor if args.factor and args.factor > 1 else r + max(args.step, 1)
+            steps += 1
+        limit = now() + steps * (args.step_seconds + args.drain + 6) + 10
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                pass_fds=[c.fd for c in self.clients])
+        try:
+            proc.stdin.write(spec.encode())
+            proc.stdin.close()
+            buf = b""
+            fd = proc.stdout.fileno()
+            while True:
+                left = limit - now()
+                if left <= 0:
+                    raise BenchError("chat: the C engine did not finish in time")
+                ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+                if not ready:
+                    continue
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if line.startswith(b"STEP "):
+                        yield json.loads(line[5:])
+            rc = proc.wait(timeout=5)
+            if rc:
+                raise BenchError(f"chat: the C engine {exe} exited with status {rc}")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=5)
+
     # -- one step
 
     def step(self, rate: float) -> dict:
@@ -1241,6 +1293,8 @@ class Chat:
                     continue
                 if meter is None and t >= t_warm:
                     meter = CpuMeter(args.pid)
+                    gw0 = runq_wait_s(os.getpid())
+                    sw0 = runq_wait_s(args.pid) if args.pid else None
                     t_warm = t
                     sent_w, got_w = sum(seq), sum(self.got)
                 late = t - t_s
@@ -1278,6 +1332,12 @@ class Chat:
                 poll(0)
             t_stop = now()
             cpu = meter.result() if meter else CpuMeter(args.pid).result()
+            if meter is not None:
+                dt = max(t_stop - t_warm, 1e-9)
+                for key, pid, w0 in (("generator", os.getpid(), gw0), ("server", args.pid, sw0)):
+                    w1 = runq_wait_s(pid) if pid else None
+                    if w0 is not None and w1 is not None:
+                        cpu[f"{key}_runq_wait_ms_per_s"] = round((w1 - w0) / dt * 1000, 1)
             sent_end, got_end = sum(seq), sum(self.got)
             total = sent_end
             deadline = now() + args.drain
@@ -1334,6 +1394,30 @@ class Chat:
         return res
 
 
+def chatgen_binary() -> str:
+    """Path of the compiled tools/chatgen.c: /tmp/loadgen-chatgen-<hash of the
+    source>, built with gcc -O2 on first use."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "chatgen.c")
+    try:
+        with open(src, "rb") as f:
+            code = f.read()
+    except OSError as e:
+        raise BenchError(f"chat: cannot read {src}: {e}") from None
+    exe = f"/tmp/loadgen-chatgen-{hashlib.sha1(code).hexdigest()[:12]}"
+    if os.access(exe, os.X_OK):
+        return exe
+    cc = os.environ.get("CC", "gcc")
+    tmp = f"{exe}.{os.getpid()}"
+    try:
+        out = subprocess.run([cc, "-O2", "-o", tmp, src], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise BenchError(f"chat: cannot compile {src} with {cc} ({e}); use --engine python") from None
+    if out.returncode:
+        raise BenchError(f"chat: {cc} failed on {src}: {out.stderr.strip()[:500]}")
+    os.replace(tmp, exe)
+    return exe
+
+
 def bench_chat(args, run: Run) -> dict:
     n = args.clients
     if n < 2 or n % 2:
@@ -1356,13 +1440,23 @@ def bench_chat(args, run: Run) -> dict:
         steps = []
         held = 0
         rate = float(args.start)
+        step_results = chat.run_c() if args.engine == "c" else None
         while rate <= args.max_rate + 1e-9:
-            wait_server_idle(args.pid, 5.0)
-            st = chat.step(rate)
+            if step_results is None:
+                wait_server_idle(args.pid, 5.0)
+                st = chat.step(rate)
+            else:
+                st = next(step_results, None)
+                if st is None:
+                    break
             steps.append(st)
             cpu = f"cpu gen {st.get('generator_cpu', float('nan')):.0%}"
             if "server_cpu" in st:
                 cpu += f" server {st['server_cpu']:.0%}"
+            waits = [f"{k} {st[k + '_runq_wait_ms_per_s']:g}" for k in ("generator", "server")
+                     if k + "_runq_wait_ms_per_s" in st]
+            if waits:
+                cpu += f"; waited for a CPU (ms/s): {', '.join(waits)}"
             say(f"  {rate:>9,.0f}/s offered: sent {st['sent_per_s'] or 0:,}/s, delivered "
                 f"{st['delivered_per_s'] or 0:,}/s; ms p50 {st['p50_ms']} p99 {st['p99_ms']} "
                 f"max {st['max_ms']}; lost {st['lost']}; tick late max {st['tick_late_max_ms']} ms; "
@@ -1376,6 +1470,7 @@ def bench_chat(args, run: Run) -> dict:
         res = {
             "clients": n,
             "channels": n // 2,
+            "engine": args.engine,
             "tick_ms": args.tick_ms,
             "step_seconds": args.step_seconds,
             "warmup": args.warmup,
@@ -1492,6 +1587,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(clients staggered over the tick; default 10)")
     c.add_argument("--size", type=int, default=64,
                    help="approximate length of the message text (default 64)")
+    c.add_argument("--engine", choices=("c", "python"), default="c",
+                   help="c: after setup in Python, tools/chatgen.c (built with gcc into /tmp "
+                        "on first use) sends and receives; python: this process (default c)")
     c.add_argument("--stamp", choices=("kernel", "user"), default="user",
                    help="receive time: the kernel's SO_TIMESTAMPNS, or the clock when read "
                         "(default user)")
