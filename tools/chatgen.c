@@ -264,7 +264,7 @@ int main(int argc, char **argv) {
         uint64_t sent0 = sum_seq(), got0 = sum_got(), dups0 = dups, gaps0 = gaps;
         uint64_t sent_w = sent0, got_w = got0, sent_end, got_end;
         double late_total = 0, late_max = 0, g0 = 0, s0 = 0, gw0 = 0, sw0 = 0, t_warm;
-        long ticks = 0; int metered = 0;
+        long ticks = 0, behind = 0; int metered = 0;
         double t0 = mono();
         warm_ns = wall_ns() + (int64_t)(warm * 1e9);
         t_warm = t0 + warm;
@@ -283,6 +283,7 @@ int main(int argc, char **argv) {
                 sent_w = sum_seq(); got_w = sum_got();
             }
             double late = t - t_s; late_total += late; if (late > late_max) late_max = late; ticks++;
+            if (late > tick) behind++;      /* more than a whole tick behind the schedule */
             double el = t - t0;
             for (int i = (int)(s % GROUPS); i < n; i += GROUPS) {
                 Client *c = &cl[i];
@@ -319,17 +320,23 @@ int main(int argc, char **argv) {
         if (dups != dups0 || gaps != gaps0)
             snprintf(why + strlen(why), sizeof why - strlen(why), "%llu duplicated, %llu out of order; ",
                      (unsigned long long)(dups - dups0), (unsigned long long)(gaps - gaps0));
+        double behind_frac = (double)behind / (ticks ? ticks : 1);
+        if (behind_frac > 0.01)
+            snprintf(why + strlen(why), sizeof why - strlen(why),
+                     "generator behind its schedule: %.1f%% of sub-ticks more than a tick late (max %.0f ms); ",
+                     behind_frac * 100, late_max * 1e3);
         if (!nlat) snprintf(why + strlen(why), sizeof why - strlen(why), "no latency samples; ");
         else if (p99 > p99_ms) snprintf(why + strlen(why), sizeof why - strlen(why), "p99 %.3f ms > %g ms; ", p99, p99_ms);
         if (why[0]) why[strlen(why) - 2] = 0;
         printf("STEP {\"rate\": %.0f, \"sent_per_s\": %.0f, \"delivered_per_s\": %.0f, \"messages_sent\": %llu, "
                "\"messages_delivered\": %llu, \"lost\": %llu, \"duplicated\": %llu, \"out_of_order\": %llu, "
                "\"samples\": %zu, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f, "
-               "\"tick_late_mean_ms\": %.3f, \"tick_late_max_ms\": %.3f, \"generator_cpu\": %.3f",
+               "\"tick_late_mean_ms\": %.3f, \"tick_late_max_ms\": %.3f, \"ticks_behind\": %.4f, "
+               "\"generator_cpu\": %.3f",
                rate, (sent_end - sent_w) / dt, (got_end - got_w) / dt,
                (unsigned long long)(sent_end - sent0), (unsigned long long)(got_all - got0),
                (unsigned long long)lost, (unsigned long long)(dups - dups0), (unsigned long long)(gaps - gaps0),
-               nlat, p50, p99, mx, late_total / (ticks ? ticks : 1) * 1e3, late_max * 1e3, gcpu);
+               nlat, p50, p99, mx, late_total / (ticks ? ticks : 1) * 1e3, late_max * 1e3, behind_frac, gcpu);
         if (gwait >= 0) printf(", \"generator_runq_wait_ms_per_s\": %.1f", gwait);
         if (scpu >= 0) printf(", \"server_cpu\": %.3f", scpu);
         if (swait >= 0) printf(", \"server_runq_wait_ms_per_s\": %.1f", swait);

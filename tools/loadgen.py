@@ -9,12 +9,16 @@ Modes (see tools/README.rst):
   register  --clients clients registering, --concurrency of them at once.
   memory    --clients idle clients each in --per-client of --channels channels;
             server RSS growth per client (needs --pid of the server).
-  all       all of the above (memory only with --pid), memory first.
+  chat      --clients in two-person channels, open-loop rate stepped up until
+            p99 > --p99-ms or a loss; the highest rate held (C engine by default:
+            tools/chatgen.c, compiled into /tmp on first use).
+  all       all of the above but chat (memory only with --pid), memory first.
 
 The generator is a single thread on raw non-blocking sockets and one epoll
-object.  In throughput mode a receiver does not parse lines: it counts b"\\n" in
-each chunk it receives (a slow path handles chunks that hold a server PING).
-Only latency mode parses every line.  Every phase is bounded by a stall timeout
+object.  In fan-out a receiver does not parse lines: every line has the same
+length, so it counts the lines each read completes and checks their alignment in
+O(1) (a slow path handles anything else, e.g. a server PING).  Latency and chat
+parse every line.  Every phase is bounded by a stall timeout
 (--timeout: the phase fails when no progress is made for that many seconds).
 
 Human-readable lines go to stdout as the run goes; the last line of stdout is
@@ -1301,6 +1305,7 @@ class Chat:
         poll, send = net.poll, net.send
         late_total = 0.0
         late_max = 0.0
+        behind = 0
         ticks = 0
         t0 = now()
         self.warm_ns = wall_ns() + int(warm * 1e9)
@@ -1329,6 +1334,8 @@ class Chat:
                 late_total += late
                 if late > late_max:
                     late_max = late
+                if late > tick:
+                    behind += 1
                 ticks += 1
                 el = t - t0
                 for i in groups[s % self.GROUPS]:
@@ -1397,6 +1404,7 @@ class Chat:
             "max_ms": ms[2],
             "tick_late_mean_ms": round(late_total / max(ticks, 1) * 1e3, 3),
             "tick_late_max_ms": round(late_max * 1e3, 3),
+            "ticks_behind": round(behind / max(ticks, 1), 4),
         }
         res.update(cpu)
         reasons = []
@@ -1406,6 +1414,9 @@ class Chat:
             reasons.append(f"{lost} messages not delivered within {args.drain:g}s")
         if res["duplicated"] or res["out_of_order"]:
             reasons.append(f"{res['duplicated']} duplicated, {res['out_of_order']} out of order")
+        if res["ticks_behind"] > 0.01:
+            reasons.append(f"generator behind its schedule: {res['ticks_behind']:.1%} of sub-ticks "
+                           f"more than a tick late (max {late_max * 1e3:.0f} ms)")
         if not lat:
             reasons.append("no latency samples")
         elif ms[1] > args.p99_ms:
@@ -1481,7 +1492,8 @@ def bench_chat(args, run: Run) -> dict:
                 cpu += f"; waited for a CPU (ms/s): {', '.join(waits)}"
             say(f"  {rate:>9,.0f}/s offered: sent {st['sent_per_s'] or 0:,}/s, delivered "
                 f"{st['delivered_per_s'] or 0:,}/s; ms p50 {st['p50_ms']} p99 {st['p99_ms']} "
-                f"max {st['max_ms']}; lost {st['lost']}; tick late max {st['tick_late_max_ms']} ms; "
+                f"max {st['max_ms']}; lost {st['lost']}; tick late max {st['tick_late_max_ms']} ms "
+                f"({st.get('ticks_behind', 0):.1%} over a tick); "
                 f"{cpu}" + ("" if st["held"] else f"  -- NOT HELD: {st['why']}"))
             if st.get("generator_cpu", 0) > 0.9:
                 warn_generator_bound(st)
@@ -1604,9 +1616,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a step holds if p99 latency is at most this (default 50)")
     c.add_argument("--drain", type=float, default=5.0,
                    help="seconds after a step for every message to arrive (default 5)")
-    c.add_argument("--tick-ms", type=float, default=10.0,
+    c.add_argument("--tick-ms", type=float, default=20.0,
                    help="each client sends its due messages in one write every this many ms "
-                        "(clients staggered over the tick; default 10)")
+                        "(clients staggered over the tick; default 20)")
     c.add_argument("--size", type=int, default=64,
                    help="approximate length of the message text (default 64)")
     c.add_argument("--engine", choices=("c", "python"), default="c",
