@@ -9,12 +9,16 @@ Modes (see tools/README.rst):
   register  --clients clients registering, --concurrency of them at once.
   memory    --clients idle clients each in --per-client of --channels channels;
             server RSS growth per client (needs --pid of the server).
-  all       all of the above (memory only with --pid), memory first.
+  chat      --clients in two-person channels, open-loop rate stepped up until
+            p99 > --p99-ms or a loss; the highest rate held (C engine by default:
+            tools/chatgen.c, compiled into /tmp on first use).
+  all       all of the above but chat (memory only with --pid), memory first.
 
 The generator is a single thread on raw non-blocking sockets and one epoll
-object.  In throughput mode a receiver does not parse lines: it counts b"\\n" in
-each chunk it receives (a slow path handles chunks that hold a server PING).
-Only latency mode parses every line.  Every phase is bounded by a stall timeout
+object.  In fan-out a receiver does not parse lines: every line has the same
+length, so it counts the lines each read completes and checks their alignment in
+O(1) (a slow path handles anything else, e.g. a server PING).  Latency and chat
+parse every line.  Every phase is bounded by a stall timeout
 (--timeout: the phase fails when no progress is made for that many seconds).
 
 Human-readable lines go to stdout as the run goes; the last line of stdout is
@@ -25,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import errno
+import hashlib
+import gc
 import ipaddress
 import json
 import os
@@ -33,6 +39,7 @@ import resource
 import select
 import socket
 import struct
+import subprocess
 import sys
 import time
 
@@ -54,6 +61,7 @@ TARGETS = {
     "latency": ("p99_ms", "<", 10.0),
     "register": ("registrations_per_s", ">=", 3000),
     "memory": ("kib_per_client", "<=", 15.0),
+    "chat": ("held_msgs_per_s", ">=", 100_000),
 }
 
 perf_ns = time.perf_counter_ns
@@ -158,23 +166,32 @@ def runq_wait_s(pid: int) -> float | None:
 
 
 class CpuMeter:
-    """CPU share used by the generator and (with a pid) the server over a window;
-    with --pids also each server's share and its wait for a CPU (ms per second)."""
+    """CPU share used by the generator and (with a pid) the server over a window,
+    and how long each waited for a CPU (ms per second: other programs on its core);
+    with --pids also each other server's share and wait."""
 
     def __init__(self, server_pid: int | None):
         self.pid = server_pid
         self.t0 = now()
         self.g0 = proc_cpu_s(None)
+        self.gw0 = runq_wait_s(os.getpid())
         self.s0 = proc_cpu_s(server_pid) if server_pid else None
+        self.sw0 = runq_wait_s(server_pid) if server_pid else None
         self.others = {p: (proc_cpu_s(p), runq_wait_s(p)) for p in OTHER_PIDS}
 
     def result(self) -> dict:
         dt = max(now() - self.t0, 1e-9)
         out = {"generator_cpu": round((proc_cpu_s(None) - self.g0) / dt, 3)}
+        w1 = runq_wait_s(os.getpid())
+        if self.gw0 is not None and w1 is not None:
+            out["generator_runq_wait_ms_per_s"] = round((w1 - self.gw0) / dt * 1000, 1)
         if self.pid and self.s0 is not None:
             s1 = proc_cpu_s(self.pid)
             if s1 is not None:
                 out["server_cpu"] = round((s1 - self.s0) / dt, 3)
+            w1 = runq_wait_s(self.pid)
+            if self.sw0 is not None and w1 is not None:
+                out["server_runq_wait_ms_per_s"] = round((w1 - self.sw0) / dt * 1000, 1)
         if self.others:
             shares, waits = {}, {}
             for p, (c0, w0) in self.others.items():
@@ -668,9 +685,12 @@ def wait_names(net: Net, c: Client, chan: str, expect: int) -> None:
         c.on_line = None
 
 
-def sync_members(net: Net, chan: str, sender: Client, members: list[Client], marker: bytes) -> None:
+def sync_members(net: Net, chan: str, sender: Client, members: list[Client], marker: bytes,
+                 lengths: dict | None = None) -> None:
     """Send a marker PRIVMSG; wait until every member has seen it (everything the
-    members received before it — other members' JOINs, NAMES — is then behind them)."""
+    members received before it — other members' JOINs, NAMES — is then behind them).
+    With `lengths`, record there each member's length of the marker line (with its
+    \r\n) by fd."""
     seen = {"n": 0}
     pending = set(c.fd for c in members)
 
@@ -680,6 +700,8 @@ def sync_members(net: Net, chan: str, sender: Client, members: list[Client], mar
             seen["n"] += 1
             net.progress += 1
             c.on_line = None
+            if lengths is not None:
+                lengths[c.fd] = len(line) + 1
 
     for c in members:
         c.on_line = on_line
@@ -694,8 +716,12 @@ def bench_fanout(args, run: Run, members: int) -> dict:
     net.pid = args.pid
     try:
         chan, mem, sender = setup_channel(net, run, members, args.concurrency, *placement(args))
-        marker = b"SYNC-" + chan[1:].encode()
-        sync_members(net, chan, sender, mem, marker)
+        # Every message line has the same length (fixed-width seq and stamp); the
+        # marker is padded to it, so each member learns the length of its lines.
+        pad = payload_pad(args.size, 29)
+        marker = (b"SYNC-" + chan[1:].encode()).ljust(29, b"-") + pad
+        lengths: dict = {}
+        sync_members(net, chan, sender, mem, marker, lengths)
 
         # Switch members to the counting reader.
         counts = [0] * members
@@ -704,9 +730,8 @@ def bench_fanout(args, run: Run, members: int) -> dict:
             # a partial line left in inbuf is counted when its newline arrives.
             c.tail = c.inbuf
             c.inbuf = b""
-            net.readers[c.fd] = make_count_reader(net, c, counts, i)
+            net.readers[c.fd] = make_count_reader(net, c, counts, i, lengths[c.fd])
 
-        pad = payload_pad(args.size, 22)
         head = b"PRIVMSG " + chan.encode() + b" :"
         window = args.window
         limit = args.messages or 0
@@ -738,8 +763,8 @@ def bench_fanout(args, run: Run, members: int) -> dict:
                 room = min(room, limit - sent)
             if room > 0 and not sender.out:
                 ts = perf_ns()
-                send(sender, b"".join(b"%s%d %d%s\r\n" % (head, s, ts, pad)
-                                      for s in range(sent, sent + room)))
+                send(sender, b"".join([b"%s%09d %019d%s\r\n" % (head, s, ts, pad)
+                                       for s in range(sent, sent + room)]))
                 sent += room
                 poll(0)
             else:
@@ -783,14 +808,33 @@ def bench_fanout(args, run: Run, members: int) -> dict:
         net.quit_all()
 
 
-def make_count_reader(net: Net, c: Client, counts: list, i: int):
-    """Throughput-mode reader: counts newlines per chunk, no line parsing.
+def make_count_reader(net: Net, c: Client, counts: list, i: int, size: int):
+    """Throughput-mode reader: counts lines without scanning the data.
 
-    A chunk that contains b"PING" (or a PING split over two chunks) takes the slow
-    path: lines are split, PINGs answered, and only PRIVMSG lines counted.
+    Every message line is `size` bytes (with its \r\n), so a chunk completes
+    (len(tail) + n) // size lines.  The fast path only checks, in O(1), that the
+    bytes where the first and the last of those lines should end are b"\n" and
+    that the next line starts with b":"; it keeps the partial last line as
+    c.tail.  Anything else (a server PING, any other line: the alignment breaks)
+    takes the slow path: lines are split, PINGs answered, and only PRIVMSG lines
+    counted.  (Scanning every chunk with count(b"\n") and find(b"PING") cost half
+    of the generator's CPU with 100 members.)
     """
     recv_into = c.sock.recv_into
     buf = RBUF
+
+    def slow(data) -> None:
+        lines = data.split(b"\n")
+        c.tail = bytes(lines.pop())
+        k = 0
+        for line in lines:
+            if b" PRIVMSG " in line:
+                k += 1
+            elif (pong := ping_reply(line)) is not None:
+                net.send(c, pong)
+            else:
+                c.last_line = bytes(line)
+        counts[i] += k
 
     def reader() -> None:
         try:
@@ -804,26 +848,20 @@ def make_count_reader(net: Net, c: Client, counts: list, i: int):
             net.eof(c)
             return
         tail = c.tail
-        if (buf.find(b"PING", 0, n) >= 0 or
-                (tail and (tail.startswith(b"PING") or b"PING" in tail[-4:] + buf[:4]))):
-            lines = (tail + buf[:n]).split(b"\n")
-            c.tail = bytes(lines.pop())
-            k = 0
-            for line in lines:
-                if b" PRIVMSG " in line:
-                    k += 1
-                elif (pong := ping_reply(line)) is not None:
-                    net.send(c, pong)
-                else:
-                    c.last_line = bytes(line)
-            counts[i] += k
+        rem = len(tail)
+        k = (rem + n) // size
+        if k:
+            first = size - rem - 1          # where the first completed line's \n is
+            last = first + (k - 1) * size
+            if (buf[first] == 10 and buf[last] == 10 and (last + 1 == n or buf[last + 1] == 58)
+                    and (rem or buf[0] == 58) and (not rem or tail[0] == 58)):
+                counts[i] += k
+                c.tail = bytes(buf[last + 1:n]) if last + 1 < n else b""
+                return
+        elif buf.find(b"\n", 0, n) < 0:   # no line completed (short chunk)
+            c.tail = tail + buf[:n]
             return
-        counts[i] += buf.count(b"\n", 0, n)
-        if buf[n - 1] != 10:
-            j = buf.rfind(b"\n", 0, n)
-            c.tail = bytes(buf[j + 1:n]) if j >= 0 else tail + buf[:n]
-        elif tail:
-            c.tail = b""
+        slow(tail + buf[:n])
 
     return reader
 
@@ -1048,6 +1086,440 @@ def bench_memory(args, run: Run) -> dict:
         net.quit_all(timeout=10.0)
 
 
+# --------------------------------------------------------------------------- chat
+
+
+class Chat:
+    """State of the chat benchmark: clients 2k and 2k+1 share channel k.
+
+    Every message is ``PRIVMSG #chan :<seq, 9 digits> <t_ns, 19 digits> xxx...``,
+    so every line a receiver gets from its partner has the same length; the
+    receiver learns that length and the offset of the text from the sync marker
+    (padded to the same length) and then only slices and int()s fixed fields.
+    """
+
+    GROUPS = 8          # sub-ticks per tick: client i sends in sub-tick i % GROUPS
+
+    def __init__(self, net: Net, args, clients: list[Client], chans: list[str], prefix: str):
+        self.net = net
+        self.args = args
+        self.clients = clients
+        n = self.n = len(clients)
+        pad = payload_pad(args.size, 29)
+        self.marker = (b"SYNC-" + prefix.encode()).ljust(29, b"-") + pad
+        self.heads = [b"PRIVMSG " + chans[i // 2].encode() + b" :%09d %d" + pad + b"\r\n"
+                      for i in range(n)]
+        self.seq = [0] * n              # next sequence number of sender i
+        self.got = [0] * n              # messages receiver i got from its partner
+        self.exp = [0] * n              # next sequence number receiver i expects
+        self.linelen = [0] * n          # length of a message line at receiver i (with \r)
+        self.offset = [0] * n           # offset of the text in such a line
+        self.dups = 0                   # lines whose seq was below the expected one
+        self.gaps = 0                   # lines whose seq jumped over expected ones
+        self.odd = 0                    # other lines that were not PING
+        self.lat: list[int] = []        # latencies (ns) of messages sent after warm-up
+        self.warm_ns = 0
+        self.stamp = args.stamp
+        golden = 0.6180339887498949
+        self.phase = [(i * golden) % 1.0 for i in range(n)]
+        self.groups = [list(range(g, n, self.GROUPS)) for g in range(self.GROUPS)]
+
+    # -- setup
+
+    def sync(self) -> None:
+        """Every client sends the marker; wait until every client saw its partner's,
+        and learn each receiver's line length and text offset from it."""
+        net, marker = self.net, self.marker
+        pending = set(range(self.n))
+
+        def on_line(c: Client, line: bytes) -> None:
+            k = line.find(b" :" + marker)
+            if k >= 0 and c.idx in pending:
+                pending.discard(c.idx)
+                self.linelen[c.idx] = len(line)
+                self.offset[c.idx] = k + 2
+                net.progress += 1
+                c.on_line = None
+
+        for c in self.clients:
+            c.on_line = on_line
+        for i, c in enumerate(self.clients):
+            net.send(c, self.heads[i].split(b" :")[0] + b" :" + marker + b"\r\n")
+        net.wait(lambda: not pending,
+                 lambda: f"waiting for the sync markers: {self.n - len(pending)} of {self.n} seen")
+        for c in self.clients:
+            if c.inbuf:         # a partial line after the marker: cannot happen, nobody sends yet
+                c.tail = c.inbuf
+            c.inbuf = b""
+            net.readers[c.fd] = self.make_reader(c)
+
+    # -- receiving
+
+    def slow_line(self, c: Client, line) -> None:
+        pong = ping_reply(line)
+        if pong is not None:
+            self.net.send(c, pong)
+        else:
+            self.odd += 1
+            c.last_line = bytes(line)
+
+    def make_reader(self, c: Client):
+        """A lean reader: one recv_into the shared buffer per event, split into
+        lines, and for each message line two fixed-position int() (seq, stamp)."""
+        net = self.net
+        i = c.idx
+        got, exp = self.got, self.exp
+        size = self.linelen[i]
+        o1 = self.offset[i]
+        o2, o3, o4 = o1 + 9, o1 + 10, o1 + 29
+        buf = RBUF
+        slow = self.slow_line
+        kernel = self.stamp == "kernel"
+        if kernel:
+            try:
+                c.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            except OSError:
+                kernel = False
+        recvmsg_into = c.sock.recvmsg_into
+        recv_into = c.sock.recv_into
+        bufs = [RBUF]
+        unpack = TIMESPEC.unpack
+        chat = self
+
+        def reader() -> None:
+            try:
+                if kernel:
+                    n, anc, _, _ = recvmsg_into(bufs, CMSG_TS_SPACE)
+                else:
+                    n = recv_into(buf)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                net.fail(c, f"recv failed: {e}")
+                return
+            if not n:
+                net.eof(c)
+                return
+            t = wall_ns()
+            if kernel and anc:
+                sec, nsec = unpack(anc[0][2][:16])
+                t = sec * 1_000_000_000 + nsec
+            lines = (c.tail + buf[:n] if c.tail else buf[:n]).split(b"\n")
+            c.tail = lines.pop()
+            e = exp[i]
+            k = 0
+            warm = chat.warm_ns
+            lat = chat.lat
+            for line in lines:
+                if len(line) == size:
+                    try:
+                        seq = int(line[o1:o2])
+                        ts = int(line[o3:o4])
+                    except ValueError:
+                        slow(c, line)
+                        continue
+                    if seq != e:
+                        if seq < e:
+                            chat.dups += 1
+                        else:
+                            chat.gaps += 1
+                    e = seq + 1
+                    k += 1
+                    if ts >= warm:
+                        lat.append(t - ts)
+                else:
+                    slow(c, line)
+            exp[i] = e
+            got[i] += k
+            net.progress += 1
+
+        return reader
+
+    # -- the C engine
+
+    def run_c(self):
+        """Hand the synced sockets to tools/chatgen.c (compiled on first use) and
+        yield its per-step results; the sockets come back to this process after."""
+        args = self.args
+        exe = chatgen_binary()
+        spec = "".join(f"{c.fd} {self.linelen[i]} {self.offset[i]} {self.heads[i].split(b' ')[1].decode()}\n"
+                       for i, c in enumerate(self.clients))
+        pad = len(payload_pad(args.size, 29))
+        argv = [exe, str(self.n), repr(args.tick_ms), repr(args.step_seconds), repr(args.warmup),
+                repr(args.p99_ms), repr(args.drain), repr(float(args.start)), repr(float(args.step)),
+                repr(float(args.factor or 0)), repr(float(args.max_rate)), str(args.pid or 0),
+                "1" if args.stamp == "kernel" else "0", str(pad)]
+        steps = 1
+        r = float(args.start)
+        while r < args.max_rate and steps < 10000:
+            r = r * args.factor if args.factor and args.factor > 1 else r + max(args.step, 1)
+            steps += 1
+        limit = now() + steps * (args.step_seconds + args.drain + 6) + 10
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                pass_fds=[c.fd for c in self.clients])
+        try:
+            proc.stdin.write(spec.encode())
+            proc.stdin.close()
+            buf = b""
+            fd = proc.stdout.fileno()
+            while True:
+                left = limit - now()
+                if left <= 0:
+                    raise BenchError("chat: the C engine did not finish in time")
+                ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+                if not ready:
+                    continue
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if line.startswith(b"STEP "):
+                        yield json.loads(line[5:])
+            rc = proc.wait(timeout=5)
+            if rc:
+                raise BenchError(f"chat: the C engine {exe} exited with status {rc}")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=5)
+
+    # -- one step
+
+    def step(self, rate: float) -> dict:
+        """Offer `rate` messages/s (all clients together) for --step-seconds, then
+        drain (bounded); figures exclude the first --warmup seconds."""
+        args, net, n = self.args, self.net, self.n
+        dur = args.step_seconds
+        warm = min(args.warmup, dur / 2)
+        rpc = rate / n
+        tick = args.tick_ms / 1000.0
+        sub = tick / self.GROUPS
+        groups, phase, heads, seq, clients = self.groups, self.phase, self.heads, self.seq, self.clients
+        step_sent = [0] * n
+        self.lat = []
+        sent0 = sum(seq)
+        got0 = sum(self.got)
+        dups0, gaps0 = self.dups, self.gaps
+        poll, send = net.poll, net.send
+        late_total = 0.0
+        late_max = 0.0
+        behind = 0
+        ticks = 0
+        t0 = now()
+        self.warm_ns = wall_ns() + int(warm * 1e9)
+        t_warm = t0 + warm
+        t_end = t0 + dur
+        meter = None
+        sent_w = got_w = 0
+        s = 0
+        failure = None
+        gc_was = gc.isenabled()
+        gc.disable()        # a collection would stall every socket at once
+        try:
+            while True:
+                t_s = t0 + s * sub
+                if t_s >= t_end:
+                    break
+                t = now()
+                if t < t_s:
+                    poll(t_s - t)
+                    continue
+                if meter is None and t >= t_warm:
+                    meter = CpuMeter(args.pid)
+                    t_warm = t
+                    sent_w, got_w = sum(seq), sum(self.got)
+                late = t - t_s
+                late_total += late
+                if late > late_max:
+                    late_max = late
+                if late > tick:
+                    behind += 1
+                ticks += 1
+                el = t - t0
+                for i in groups[s % self.GROUPS]:
+                    due = int(rpc * el + phase[i]) - step_sent[i]
+                    if due > 0:
+                        q = seq[i]
+                        h = heads[i]
+                        ts = wall_ns()
+                        if due == 1:
+                            data = h % (q, ts)
+                        else:
+                            data = b"".join([h % (q + j, ts) for j in range(due)])
+                        seq[i] = q + due
+                        step_sent[i] += due
+                        c = clients[i]
+                        if c.out or c.closed:
+                            send(c, data)
+                            continue
+                        try:                # net.send() inlined: the common case
+                            k = c.sock.send(data)
+                        except (BlockingIOError, InterruptedError):
+                            k = 0
+                        except OSError:
+                            send(c, data)   # fails the client with the error
+                            continue
+                        if k < len(data):
+                            send(c, data[k:])
+                s += 1
+                poll(0)
+            t_stop = now()
+            cpu = meter.result() if meter else CpuMeter(args.pid).result()
+            sent_end, got_end = sum(seq), sum(self.got)
+            total = sent_end
+            deadline = now() + args.drain
+            last = got_end
+            while sum(self.got) < total and now() < deadline:
+                poll(0.05)
+        except BenchError as e:
+            failure = str(e)
+            t_stop = now()
+            cpu = meter.result() if meter else {}
+            sent_end = got_end = 0
+        finally:
+            if gc_was:
+                gc.enable()
+        got_all = sum(self.got)
+        window = max(t_stop - t_warm, 1e-9)
+        lat = self.lat
+        lat.sort()
+        ms = [round(v / 1e6, 3) for v in (percentile(lat, 50), percentile(lat, 99),
+                                          lat[-1] if lat else float("nan"))]
+        sent = sum(seq) - sent0
+        lost = sum(seq) - got_all
+        res = {
+            "rate": round(rate),
+            "sent_per_s": round((sent_end - sent_w) / window) if failure is None else None,
+            "delivered_per_s": round((got_end - got_w) / window) if failure is None else None,
+            "messages_sent": sent,
+            "messages_delivered": got_all - got0,
+            "lost": lost,
+            "duplicated": self.dups - dups0,
+            "out_of_order": self.gaps - gaps0,
+            "samples": len(lat),
+            "p50_ms": ms[0],
+            "p99_ms": ms[1],
+            "max_ms": ms[2],
+            "tick_late_mean_ms": round(late_total / max(ticks, 1) * 1e3, 3),
+            "tick_late_max_ms": round(late_max * 1e3, 3),
+            "ticks_behind": round(behind / max(ticks, 1), 4),
+        }
+        res.update(cpu)
+        reasons = []
+        if failure is not None:
+            reasons.append(f"failed: {failure}")
+        if lost:
+            reasons.append(f"{lost} messages not delivered within {args.drain:g}s")
+        if res["duplicated"] or res["out_of_order"]:
+            reasons.append(f"{res['duplicated']} duplicated, {res['out_of_order']} out of order")
+        if res["ticks_behind"] > 0.01:
+            reasons.append(f"generator behind its schedule: {res['ticks_behind']:.1%} of sub-ticks "
+                           f"more than a tick late (max {late_max * 1e3:.0f} ms)")
+        if not lat:
+            reasons.append("no latency samples")
+        elif ms[1] > args.p99_ms:
+            reasons.append(f"p99 {ms[1]} ms > {args.p99_ms:g} ms")
+        res["held"] = not reasons
+        if reasons:
+            res["why"] = "; ".join(reasons)
+        return res
+
+
+def chatgen_binary() -> str:
+    """Path of the compiled tools/chatgen.c: /tmp/loadgen-chatgen-<hash of the
+    source>, built with gcc -O2 on first use."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "chatgen.c")
+    try:
+        with open(src, "rb") as f:
+            code = f.read()
+    except OSError as e:
+        raise BenchError(f"chat: cannot read {src}: {e}") from None
+    exe = f"/tmp/loadgen-chatgen-{hashlib.sha1(code).hexdigest()[:12]}"
+    if os.access(exe, os.X_OK):
+        return exe
+    cc = os.environ.get("CC", "gcc")
+    tmp = f"{exe}.{os.getpid()}"
+    try:
+        out = subprocess.run([cc, "-O2", "-o", tmp, src], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise BenchError(f"chat: cannot compile {src} with {cc} ({e}); use --engine python") from None
+    if out.returncode:
+        raise BenchError(f"chat: {cc} failed on {src}: {out.stderr.strip()[:500]}")
+    os.replace(tmp, exe)
+    return exe
+
+
+def bench_chat(args, run: Run) -> dict:
+    n = args.clients
+    if n < 2 or n % 2:
+        raise BenchError("chat: --clients must be an even number, at least 2")
+    say(f"chat: {n} clients in {n // 2} two-person channels; rate from {args.start:g} msgs/s, "
+        f"{'x' + format(args.factor, 'g') if args.factor else '+' + format(args.step, 'g')} per step "
+        f"of {args.step_seconds:g}s, up to {args.max_rate:g}; stop at p99 > {args.p99_ms:g} ms or a loss")
+    net = Net(args.host, args.port, args.timeout)
+    net.pid = args.pid
+    try:
+        p = run.prefix()
+        nicks = [p + b36(i) for i in range(n)]
+        chans = [f"#{p}{b36(k)}" for k in range(n // 2)]
+        t0 = now()
+        meter = CpuMeter(args.pid)
+        clients = net.setup(nicks, lambda i: [chans[i // 2]], args.concurrency, "joining chat channels")
+        say(f"  {n} clients registered and joined in {now() - t0:.2f}s (cpu {meter.result()})")
+        chat = Chat(net, args, clients, chans, p)
+        chat.sync()
+        steps = []
+        held = 0
+        rate = float(args.start)
+        step_results = chat.run_c() if args.engine == "c" else None
+        while rate <= args.max_rate + 1e-9:
+            if step_results is None:
+                wait_server_idle(args.pid, 5.0)
+                st = chat.step(rate)
+            else:
+                st = next(step_results, None)
+                if st is None:
+                    break
+            steps.append(st)
+            cpu = f"cpu gen {st.get('generator_cpu', float('nan')):.0%}"
+            if "server_cpu" in st:
+                cpu += f" server {st['server_cpu']:.0%}"
+            waits = [f"{k} {st[k + '_runq_wait_ms_per_s']:g}" for k in ("generator", "server")
+                     if k + "_runq_wait_ms_per_s" in st]
+            if waits:
+                cpu += f"; waited for a CPU (ms/s): {', '.join(waits)}"
+            say(f"  {rate:>9,.0f}/s offered: sent {st['sent_per_s'] or 0:,}/s, delivered "
+                f"{st['delivered_per_s'] or 0:,}/s; ms p50 {st['p50_ms']} p99 {st['p99_ms']} "
+                f"max {st['max_ms']}; lost {st['lost']}; tick late max {st['tick_late_max_ms']} ms "
+                f"({st.get('ticks_behind', 0):.1%} over a tick); "
+                f"{cpu}" + ("" if st["held"] else f"  -- NOT HELD: {st['why']}"))
+            if st.get("generator_cpu", 0) > 0.9:
+                warn_generator_bound(st)
+            if not st["held"]:
+                break
+            held = rate
+            rate = rate * args.factor if args.factor else rate + args.step
+        res = {
+            "clients": n,
+            "channels": n // 2,
+            "engine": args.engine,
+            "tick_ms": args.tick_ms,
+            "step_seconds": args.step_seconds,
+            "warmup": args.warmup,
+            "p99_limit_ms": args.p99_ms,
+            "receive_stamp": "kernel SO_TIMESTAMPNS" if args.stamp == "kernel" else "userspace",
+            "held_msgs_per_s": round(held),
+            "stopped": steps[-1].get("why", "reached --max-rate") if steps else "no step",
+            "steps": steps,
+        }
+        say(f"  => held {held:,.0f} messages/s ({res['stopped']})")
+        return res
+    finally:
+        net.quit_all(timeout=10.0)
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -1126,6 +1598,36 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--per-client", type=int, default=2)
     m.add_argument("--settle", type=float, default=3.0, help="idle seconds before reading RSS (default 3)")
 
+    c = sub.add_parser("chat", parents=[common],
+                       help="1:1 chat: highest open-loop message rate held within a p99 limit")
+    c.add_argument("--clients", type=int, default=1000,
+                   help="clients, in clients/2 two-person channels (default 1000)")
+    c.add_argument("--start", type=float, default=10000, help="first rate, messages/s (default 10000)")
+    c.add_argument("--step", type=float, default=10000,
+                   help="add this many messages/s per step (default 10000)")
+    c.add_argument("--factor", type=float, default=None,
+                   help="multiply the rate by this per step instead of --step")
+    c.add_argument("--max-rate", type=float, default=400000,
+                   help="stop after the step at this rate (default 400000)")
+    c.add_argument("--step-seconds", type=float, default=5.0, help="seconds per step (default 5)")
+    c.add_argument("--warmup", type=float, default=1.0,
+                   help="seconds at the start of each step not measured (default 1)")
+    c.add_argument("--p99-ms", type=float, default=50.0,
+                   help="a step holds if p99 latency is at most this (default 50)")
+    c.add_argument("--drain", type=float, default=5.0,
+                   help="seconds after a step for every message to arrive (default 5)")
+    c.add_argument("--tick-ms", type=float, default=20.0,
+                   help="each client sends its due messages in one write every this many ms "
+                        "(clients staggered over the tick; default 20)")
+    c.add_argument("--size", type=int, default=64,
+                   help="approximate length of the message text (default 64)")
+    c.add_argument("--engine", choices=("c", "python"), default="c",
+                   help="c: after setup in Python, tools/chatgen.c (built with gcc into /tmp "
+                        "on first use) sends and receives; python: this process (default c)")
+    c.add_argument("--stamp", choices=("kernel", "user"), default="user",
+                   help="receive time: the kernel's SO_TIMESTAMPNS, or the clock when read "
+                        "(default user)")
+
     a = sub.add_parser("all", parents=[common, traffic],
                        help="memory (with --pid), register, fanout, latency")
     a.add_argument("--fanout-members", type=int, nargs="+", default=[100, 1000],
@@ -1183,6 +1685,8 @@ def main(argv=None) -> int:
             record("register", bench_register, args, run)
         elif args.mode == "memory":
             record("memory", bench_memory, args, run)
+        elif args.mode == "chat":
+            record("chat", bench_chat, args, run)
         else:
             steps = []
             if args.pid:
