@@ -13,11 +13,12 @@ class Flusher:
     def __init__(self) -> None:
         self.dirty: list = []
         self._task = None
+        self.in_pass = False     # the reactor is mid-pass and flushes when it ends
 
     def mark(self, conn) -> None:
         self.dirty.append(conn)
         task = self._task
-        if task is not None:
+        if task is not None and not self.in_pass:
             self._task = None
             reschedule(task)
 

@@ -23,17 +23,27 @@ CONNECT_TIMEOUT = 10.0
 
 
 class AwaitingTLS:
-    """A link connection's protocol until its TLS handshake is done: it only records
-    why the connection ended, if it does."""
+    """A link connection's protocol until its Link takes over: it records why the
+    connection ended, if it does, and keeps what the peer sent meanwhile (its Hello
+    can arrive with the end of the TLS handshake, before the Link exists)."""
 
-    __slots__ = ("error", "on_closed")
+    __slots__ = ("error", "on_closed", "early")
 
     def __init__(self, on_closed) -> None:
         self.error: str | None = None
         self.on_closed = on_closed
+        self.early: list[bytes] = []
 
     def data_received(self, data: bytes) -> None:
-        pass
+        self.early.append(data)
+
+    def hand_over(self, conn, link) -> None:
+        """Make `link` the connection's protocol: it says Hello, then reads what came."""
+        conn.protocol = link
+        link.start()
+        if self.early:
+            data, self.early = b"".join(self.early), []
+            link.data_received(data)
 
     def send_queue_exceeded(self) -> None:
         pass
@@ -53,9 +63,7 @@ def serve_incoming(server, reactor, sock, ip: str, port: int, context) -> None:
 
     def ready(conn) -> None:
         log.info("link connection from %s:%s", ip, port)
-        link = server.linking.new_link(conn)
-        conn.protocol = link
-        link.start()
+        waiting.hand_over(conn, server.linking.new_link(conn))
 
     def closed() -> None:
         log.warning("link connection from %s refused: TLS handshake failed (%s)", ip,
@@ -113,7 +121,12 @@ class Linker:
                     # (a server already reached through another link is an alternate:
                     # it is dialled when that way is gone, so the tree re-forms)
                     linked = await self.connect(block)
-                    delay = 1.0 if linked else min(delay * 2, self.server.config.limits.link_retry_max)
+                    # refused because it is reached another way (two uplinks dialled at
+                    # once): no backoff, so it is dialled soon when that way goes
+                    if linked or self._reached(name):
+                        delay = 1.0
+                    else:
+                        delay = min(delay * 2, self.server.config.limits.link_retry_max)
                     await trio.sleep(delay)
                 else:
                     await trio.sleep(1.0)
@@ -166,8 +179,7 @@ class Linker:
             conn.fail("certificate mismatch")
             return False
         link = server.linking.new_link(conn, outgoing=block.name, tls_peer_cert=peer_cert)
-        conn.protocol = link
-        link.start()
+        waiting.hand_over(conn, link)
         await conn.closed_event.wait()
         return link.established
 

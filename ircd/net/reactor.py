@@ -3,7 +3,9 @@
 The reactor keeps its own epoll object holding every connection's socket, and waits
 for that one descriptor in trio. When it wakes, it reads each ready socket once, hands
 the bytes to the connection's protocol object, and at the end of the pass writes every
-connection that has output (`Flusher.flush`). A thousand clients that each sent a line
+connection that has output (`Flusher.flush`). While there is more to read it only
+yields to trio's other tasks between passes (a checkpoint, 4 us) instead of waiting
+on the descriptor again (9 us). A thousand clients that each sent a line
 cost one wake-up, not a thousand task switches, and an idle client costs a socket and
 two small objects: no coroutine frame, no task, no buffer.
 
@@ -17,7 +19,7 @@ import logging
 import select
 
 import trio
-from trio.lowlevel import wait_readable
+from trio.lowlevel import checkpoint, wait_readable
 
 log = logging.getLogger(__name__)
 
@@ -60,26 +62,34 @@ class Reactor:
     async def run(self) -> None:
         epoll = self.epoll
         connections = self.connections
-        flush = self.flusher.flush
+        flusher = self.flusher
         try:
             while True:
-                await wait_readable(epoll)
-                for fd, mask in epoll.poll(0, MAX_EVENTS):
-                    conn = connections.get(fd)
-                    if conn is None:
-                        continue
-                    try:
-                        if mask & EPOLLOUT:
-                            conn.writable()
-                        if mask & READ_EVENTS and not conn.closing:
-                            conn.readable()
-                    except Exception:  # a bug in one connection must not stop the rest
-                        log.exception("connection %s:%s failed", conn.ip, conn.port)
-                        conn.dead = True
-                        conn.finish()
-                flush()
+                events = epoll.poll(0, MAX_EVENTS)
+                if not events:
+                    await wait_readable(epoll)
+                    continue
+                flusher.in_pass = True      # (writes wait for the flush at the end)
+                try:
+                    for fd, mask in events:
+                        conn = connections.get(fd)
+                        if conn is None:
+                            continue
+                        try:
+                            if mask & EPOLLOUT:
+                                conn.writable()
+                            if mask & READ_EVENTS and not conn.closing:
+                                conn.readable()
+                        except Exception:  # a bug in one connection must not stop the rest
+                            log.exception("connection %s:%s failed", conn.ip, conn.port)
+                            conn.dead = True
+                            conn.finish()
+                finally:
+                    flusher.in_pass = False
+                flusher.flush()
+                # let the other tasks run; under load there is more to read at once
+                await checkpoint()
         finally:
             for conn in list(connections.values()):
                 conn.finish()
             epoll.close()
-
