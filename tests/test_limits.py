@@ -227,3 +227,26 @@ async def until_closed(client):
             msgs.append(await client.next_message())
     except EOFError:
         return msgs
+
+
+async def test_a_tls_reader_that_falls_behind_gets_everything_in_order(make_server):
+    """More than the kernel's socket buffers hold waits in the server while a TLS
+    client does not read, and arrives whole and in order once it does."""
+    srv = await make_server(limits={"flood_control": False, "sendq": 16_000_000})
+    slow = await srv.client("slowtls", tls=True)
+    fast = await srv.client("fasttls")
+    conn = srv.state.find_user("slowtls").session.conn
+    text = "y" * 400
+    count = 0
+    while not conn.blocked and count < 40_000:     # until the kernel takes no more
+        await fast.send(*(f"PRIVMSG slowtls :{i} {text}" for i in range(count, count + 500)))
+        count += 500
+        await fast.ping_pong()
+    assert conn.blocked and conn.queued > 0        # the server holds the rest
+    got = []
+    with trio.fail_after(30):
+        while len(got) < count:
+            msg = await slow.expect("PRIVMSG")
+            got.append(int(msg.params[1].split(" ", 1)[0]))
+    assert got == list(range(count))
+    assert not conn.dead
