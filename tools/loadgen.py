@@ -21,6 +21,11 @@ O(1) (a slow path handles anything else, e.g. a server PING).  Latency and chat
 parse every line.  Every phase is bounded by a stall timeout
 (--timeout: the phase fails when no progress is made for that many seconds).
 
+With --tls every client speaks TLS (certificate not checked): the handshake is
+driven from the same epoll loop, and each readable event decrypts every record
+the TLS object can (until SSLWantReadError) before the data is used.  chat's C
+engine cannot; chat --tls needs --engine python.
+
 Human-readable lines go to stdout as the run goes; the last line of stdout is
 one JSON object with the figures.
 """
@@ -38,6 +43,7 @@ import random
 import resource
 import select
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -50,6 +56,11 @@ RECV_BUF = 256 * 1024
 RBUF = bytearray(RECV_BUF)
 RVIEW = memoryview(RBUF)
 MAX_EVENTS = 4096
+
+# A non-blocking socket (plain or TLS) that cannot go on now: wait for its event.
+WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+SSL_WANT = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
+TLS_DRAINED, TLS_FULL, TLS_EOF = 0, 1, 2
 
 EPOLLIN = select.EPOLLIN
 EPOLLOUT = select.EPOLLOUT
@@ -245,10 +256,41 @@ def warn_generator_bound(cpu: dict) -> None:
 # --------------------------------------------------------------------------- network
 
 
+def tls_context() -> ssl.SSLContext:
+    """Client context for --tls: any certificate (benchmark servers are self-signed)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def tls_fill(recv_into, start: int = 0) -> tuple[int, int]:
+    """Decrypt from a non-blocking SSLSocket into RBUF[start:] until the TLS object
+    wants more from the socket (SSLWantReadError), the buffer is full, or EOF.
+
+    Returns (bytes now in RBUF from 0, TLS_DRAINED | TLS_FULL | TLS_EOF); on
+    TLS_FULL call again after using the data.  After one readable event the TLS
+    object may hold more records (SSL_read returns one record at a time) that no
+    further epoll event announces, hence the loop.  Other errors propagate.
+    """
+    n = start
+    view = RVIEW
+    while n < RECV_BUF:
+        try:
+            k = recv_into(view[n:])
+        except SSL_WANT:
+            return n, TLS_DRAINED
+        if not k:
+            return n, TLS_EOF
+        n += k
+    return n, TLS_FULL
+
+
 class Client:
     __slots__ = (
         "net", "sock", "fd", "nick", "idx", "state", "inbuf", "out", "want_out",
         "on_line", "pending_joins", "t_start", "t_ready", "tail", "last_line", "closed", "port",
+        "wpend", "t_tls",
     )
 
     def __init__(self, net: "Net", sock: socket.socket, nick: str, idx: int, port: int = 0):
@@ -269,12 +311,19 @@ class Client:
         self.tail = b""
         self.last_line = b""
         self.closed = False
+        self.wpend = 0               # TLS: length of the write that blocked (retried as is)
+        self.t_tls = 0.0             # TLS: when the handshake completed
 
 
 class Net:
-    """All client sockets of one benchmark, driven by one epoll object."""
+    """All client sockets of one benchmark, driven by one epoll object.
 
-    def __init__(self, host: str, port: int, timeout: float):
+    With tls=True every client is an ssl.SSLSocket (no certificate check: the
+    benchmark server's certificate is self-signed), non-blocking, whose handshake
+    this loop drives (state "handshaking") before NICK/USER go out.
+    """
+
+    def __init__(self, host: str, port: int, timeout: float, tls: bool = False):
         self.host = host
         self.port = port
         self.timeout = timeout
@@ -286,6 +335,8 @@ class Net:
         self.progress = 0            # bumped by anything that moves a phase forward
         self.failure: str | None = None
         self.pid: int | None = None      # server pid, for CPU figures
+        self.tls: ssl.SSLContext | None = tls_context() if tls else None
+        self.tls_handshake_ms: dict = {}     # figures of the last setup() with TLS
 
     # -- sockets
 
@@ -306,6 +357,10 @@ class Net:
             raise BenchError(f"cannot create socket number {len(self.clients) + 1}: {e}") from None
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:
+            # Wrapped before connecting: SSLSocket.connect_ex() sets up the TLS
+            # object; the handshake starts when the TCP connection is up (EPOLLOUT).
+            sock = self.tls.wrap_socket(sock, do_handshake_on_connect=False)
         err = sock.connect_ex(addr)
         if err not in (0, errno.EINPROGRESS, errno.EAGAIN):
             sock.close()
@@ -313,12 +368,53 @@ class Net:
         c = Client(self, sock, nick, idx, port)
         c.t_start = now()
         self.clients[c.fd] = c
-        self.readers[c.fd] = lambda c=c: self.read_lines(c)
         c.out += f"NICK {nick}\r\nUSER {nick} 0 * :loadgen\r\n".encode()
         c.want_out = True
         self.ep.register(c.fd, EPOLLIN | EPOLLOUT)
-        c.state = "registering"
+        if self.tls is not None:
+            c.state = "handshaking"
+            self.readers[c.fd] = lambda c=c: self.handshake(c)
+        else:
+            c.state = "registering"
+            self.readers[c.fd] = lambda c=c: self.read_lines(c)
         return c
+
+    def handshake(self, c: Client) -> None:
+        """One step of c's TLS handshake (on any event of its socket)."""
+        try:
+            c.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            if c.want_out:
+                c.want_out = False
+                self.ep.modify(c.fd, EPOLLIN)
+            return
+        except ssl.SSLWantWriteError:
+            if not c.want_out:
+                c.want_out = True
+                self.ep.modify(c.fd, EPOLLIN | EPOLLOUT)
+            return
+        except OSError as e:
+            if e.errno == errno.ENOTCONN:     # the TCP connection failed (or is not up yet)
+                err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if not err:
+                    return
+                if err == errno.ECONNREFUSED:
+                    self.fail(c, f"cannot connect to {self.host}:{c.port}: connection refused "
+                                 f"(is the server running?)")
+                else:
+                    self.fail(c, f"cannot connect to {self.host}:{c.port}: {os.strerror(err)}")
+            else:
+                self.fail(c, f"TLS handshake failed: {e} (is port {c.port} a TLS listener?)")
+            return
+        c.t_tls = now()
+        c.state = "registering"
+        self.readers[c.fd] = lambda c=c: self.read_lines(c)
+        if not c.want_out:
+            c.want_out = True
+            self.ep.modify(c.fd, EPOLLIN | EPOLLOUT)
+        self.writable(c)                # NICK/USER
+        if not c.closed:
+            self.read_lines(c)          # anything already decrypted
 
     def send(self, c: Client, data: bytes) -> None:
         if c.closed:
@@ -328,8 +424,10 @@ class Net:
             return
         try:
             n = c.sock.send(data)
-        except (BlockingIOError, InterruptedError):
+        except WOULD_BLOCK:
             n = 0
+            if self.tls is not None:
+                c.wpend = len(data)     # OpenSSL wants the same write again
         except OSError as e:
             self.fail(c, f"send failed: {e}")
             return
@@ -340,10 +438,18 @@ class Net:
                 self.ep.modify(c.fd, EPOLLIN | EPOLLOUT)
 
     def writable(self, c: Client) -> None:
+        if c.state == "handshaking":
+            self.handshake(c)
+            return
         if c.out:
+            # TLS: a write that blocked is repeated with the same bytes (no partial
+            # writes: SSLSocket.send() writes all of it or raises SSLWantWriteError).
+            data = c.out if not c.wpend or c.wpend == len(c.out) else c.out[:c.wpend]
             try:
-                n = c.sock.send(c.out)
-            except (BlockingIOError, InterruptedError):
+                n = c.sock.send(data)
+            except WOULD_BLOCK:
+                if self.tls is not None:
+                    c.wpend = len(data)
                 return
             except OSError as e:
                 if e.errno == errno.ECONNREFUSED:
@@ -352,6 +458,7 @@ class Net:
                 else:
                     self.fail(c, f"connect/send failed: {e}")
                 return
+            c.wpend = 0
             del c.out[:n]
         if not c.out and c.want_out:
             c.want_out = False
@@ -387,17 +494,20 @@ class Net:
 
     # -- readers
 
+    def recv_failed(self, c: Client, e: OSError) -> None:
+        if c.state == "quitting":
+            self.close(c)
+            self.progress += 1
+        else:
+            self.fail(c, f"recv failed: {e}")
+
     def recv(self, c: Client) -> bytes | None:
         try:
             n = c.sock.recv_into(RBUF)
-        except (BlockingIOError, InterruptedError):
+        except WOULD_BLOCK:
             return None
         except OSError as e:
-            if c.state == "quitting":
-                self.close(c)
-                self.progress += 1
-            else:
-                self.fail(c, f"recv failed: {e}")
+            self.recv_failed(c, e)
             return None
         if not n:
             self.eof(c)
@@ -406,9 +516,29 @@ class Net:
 
     def read_lines(self, c: Client) -> None:
         """Generic line-mode reader: answers PING, hands other lines to c.on_line."""
-        data = self.recv(c)
-        if data is None:
+        if self.tls is not None:
+            # Drain: what the TLS object already decrypted raises no new event.
+            chunks = []
+            try:
+                while True:
+                    n, st = tls_fill(c.sock.recv_into)
+                    if n:
+                        chunks.append(bytes(RVIEW[:n]))
+                    if st != TLS_FULL:
+                        break
+            except OSError as e:
+                self.recv_failed(c, e)
+                return
+            if chunks:
+                self.lines(c, b"".join(chunks))
+            if st == TLS_EOF and not c.closed:
+                self.eof(c)
             return
+        data = self.recv(c)
+        if data is not None:
+            self.lines(c, data)
+
+    def lines(self, c: Client, data: bytes) -> None:
         buf = c.inbuf + data if c.inbuf else data
         lines = buf.split(b"\n")
         c.inbuf = lines.pop()
@@ -541,6 +671,17 @@ class Net:
                           f"({in_progress()} registering or joining)",
                   step=step)
         lo1 = listen_overflows()
+        if self.tls is not None and clients:
+            hs = sorted(c.t_tls - c.t_start for c in clients)
+            self.tls_handshake_ms = {
+                "tls_handshake_p50_ms": round(percentile(hs, 50) * 1e3, 3),
+                "tls_handshake_p99_ms": round(percentile(hs, 99) * 1e3, 3),
+                "tls_handshake_max_ms": round(hs[-1] * 1e3, 3),
+            }
+            say(f"  TLS handshakes (connect to handshake done) ms: p50 "
+                f"{self.tls_handshake_ms['tls_handshake_p50_ms']} p99 "
+                f"{self.tls_handshake_ms['tls_handshake_p99_ms']} max "
+                f"{self.tls_handshake_ms['tls_handshake_max_ms']}")
         if lo0 is not None and lo1 is not None and lo1 > lo0:
             say(f"  WARNING: listen backlogs overflowed {lo1 - lo0} times while connecting "
                 f"(dropped SYNs are retried after 1s+): the server's accept backlog is too "
@@ -551,6 +692,9 @@ class Net:
     def quit_all(self, timeout: float = 5.0) -> None:
         """Send QUIT on every connection, wait (bounded) for the server to close them."""
         for c in list(self.clients.values()):
+            if c.state == "handshaking":
+                self.close(c)
+                continue
             c.state = "quitting"
             c.on_line = None
             self.readers[c.fd] = lambda c=c: self.read_lines(c)
@@ -712,7 +856,7 @@ def sync_members(net: Net, chan: str, sender: Client, members: list[Client], mar
 def bench_fanout(args, run: Run, members: int) -> dict:
     say(f"fanout: {members} members, window {args.window}, duration {args.duration}s"
         + (f", {args.messages} messages" if args.messages else ""))
-    net = Net(args.host, args.port, args.timeout)
+    net = Net(args.host, args.port, args.timeout, args.tls)
     net.pid = args.pid
     try:
         chan, mem, sender = setup_channel(net, run, members, args.concurrency, *placement(args))
@@ -800,6 +944,7 @@ def bench_fanout(args, run: Run, members: int) -> dict:
             "messages_per_s": round(rate / members, 1),
         }
         res.update(cpu)
+        res.update(net.tls_handshake_ms)
         warn_generator_bound(cpu)
         say(f"  sent {sent} messages, {total} deliveries in {t_drain - t0:.2f}s")
         say(f"  => {rate:,.0f} deliveries/s ({rate / members:,.0f} messages/s); cpu {cpu}")
@@ -836,17 +981,8 @@ def make_count_reader(net: Net, c: Client, counts: list, i: int, size: int):
                 c.last_line = bytes(line)
         counts[i] += k
 
-    def reader() -> None:
-        try:
-            n = recv_into(buf)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as e:
-            net.fail(c, f"recv failed: {e}")
-            return
-        if not n:
-            net.eof(c)
-            return
+    def chunk(n: int) -> None:
+        """Count the lines that buf[:n] (after c.tail) completes."""
         tail = c.tail
         rem = len(tail)
         k = (rem + n) // size
@@ -863,14 +999,44 @@ def make_count_reader(net: Net, c: Client, counts: list, i: int, size: int):
             return
         slow(tail + buf[:n])
 
-    return reader
+    def reader() -> None:
+        try:
+            n = recv_into(buf)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            net.fail(c, f"recv failed: {e}")
+            return
+        if not n:
+            net.eof(c)
+            return
+        chunk(n)
+
+    def tls_reader() -> None:
+        # Every record the TLS object can decrypt now, into the buffer at once
+        # (records split lines anywhere: chunk() keeps the partial line in c.tail).
+        while True:
+            try:
+                n, st = tls_fill(recv_into)
+            except OSError as e:
+                net.fail(c, f"recv failed: {e}")
+                return
+            if n:
+                chunk(n)
+            if st == TLS_DRAINED or c.closed:
+                return
+            if st == TLS_EOF:
+                net.eof(c)
+                return
+
+    return tls_reader if net.tls is not None else reader
 
 
 def bench_latency(args, run: Run) -> dict:
     members = args.members
     rate = args.rate
     say(f"latency: {members} members, {rate} messages/s, duration {args.duration}s")
-    net = Net(args.host, args.port, args.timeout)
+    net = Net(args.host, args.port, args.timeout, args.tls)
     net.pid = args.pid
     try:
         chan, mem, sender = setup_channel(net, run, members, args.concurrency, *placement(args))
@@ -933,6 +1099,7 @@ def bench_latency(args, run: Run) -> dict:
             "user_p99_ms": round(percentile(ulat, 99) / 1e6, 3),
         }
         res.update(cpu)
+        res.update(net.tls_handshake_ms)
         warn_generator_bound(cpu)
         say(f"  {len(lat)} deliveries of {sent} messages; latency ms p50 {ms[0]:.3f} "
             f"p90 {ms[1]:.3f} p99 {ms[2]:.3f} p99.9 {ms[3]:.3f} max {ms[4]:.3f} "
@@ -952,34 +1119,20 @@ def make_latency_reader(net: Net, c: Client, lat: list, ulat: list, got: list, i
     server.  `ulat` gets the latency as seen when the generator read the data.
     Stamps are CLOCK_REALTIME (time.time_ns), the clock of kernel timestamps.
     """
-    recvmsg_into = c.sock.recvmsg_into
+    recvmsg_into = c.sock.recvmsg_into if net.tls is None else None
+    recv_into = c.sock.recv_into
     bufs = [RBUF]
     rbuf = RBUF
     append = lat.append
     uappend = ulat.append
-    try:
-        c.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-    except OSError:
-        pass
+    if net.tls is None:
+        try:
+            c.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        except OSError:
+            pass
     unpack = TIMESPEC.unpack
 
-    def reader() -> None:
-        try:
-            n, anc, _, _ = recvmsg_into(bufs, CMSG_TS_SPACE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as e:
-            net.fail(c, f"recv failed: {e}")
-            return
-        tu = wall_ns()
-        if not n:
-            net.eof(c)
-            return
-        tk = tu
-        for level, typ, data in anc:
-            if level == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS and len(data) >= TIMESPEC.size:
-                sec, nsec = unpack(data[:TIMESPEC.size])
-                tk = sec * 1_000_000_000 + nsec
+    def take(n: int, tk: int, tu: int) -> None:
         buf = c.inbuf + rbuf[:n] if c.inbuf else bytes(rbuf[:n])
         lines = buf.split(b"\n")
         c.inbuf = lines.pop()
@@ -1006,13 +1159,50 @@ def make_latency_reader(net: Net, c: Client, lat: list, ulat: list, got: list, i
             uappend(tu - ts)
         net.progress += 1
 
-    return reader
+    def reader() -> None:
+        try:
+            n, anc, _, _ = recvmsg_into(bufs, CMSG_TS_SPACE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            net.fail(c, f"recv failed: {e}")
+            return
+        tu = wall_ns()
+        if not n:
+            net.eof(c)
+            return
+        tk = tu
+        for level, typ, data in anc:
+            if level == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS and len(data) >= TIMESPEC.size:
+                sec, nsec = unpack(data[:TIMESPEC.size])
+                tk = sec * 1_000_000_000 + nsec
+        take(n, tk, tu)
+
+    def tls_reader() -> None:
+        # The kernel's stamp is of the encrypted bytes and recvmsg() is not allowed
+        # on an SSLSocket: TLS latency is the time the generator read the line.
+        while True:
+            try:
+                n, st = tls_fill(recv_into)
+            except OSError as e:
+                net.fail(c, f"recv failed: {e}")
+                return
+            if n:
+                tu = wall_ns()
+                take(n, tu, tu)
+            if st == TLS_DRAINED or c.closed:
+                return
+            if st == TLS_EOF:
+                net.eof(c)
+                return
+
+    return tls_reader if net.tls is not None else reader
 
 
 def bench_register(args, run: Run) -> dict:
     n = args.clients
     say(f"register: {n} clients, {args.concurrency} at once")
-    net = Net(args.host, args.port, args.timeout)
+    net = Net(args.host, args.port, args.timeout, args.tls)
     net.pid = args.pid
     try:
         p = run.prefix()
@@ -1033,6 +1223,7 @@ def bench_register(args, run: Run) -> dict:
             "reg_p99_ms": round(percentile(per, 99) * 1e3, 3),
         }
         res.update(cpu)
+        res.update(net.tls_handshake_ms)
         warn_generator_bound(cpu)
         say(f"  {n} registrations in {t1 - t0:.3f}s => {rate:,.0f}/s; "
             f"per-client p50 {res['reg_p50_ms']}ms p99 {res['reg_p99_ms']}ms; cpu {cpu}")
@@ -1048,7 +1239,7 @@ def bench_memory(args, run: Run) -> dict:
     if per > nch:
         raise BenchError("memory: --per-client cannot exceed --channels")
     say(f"memory: {n} clients, each in {per} of {nch} channels, server pid {args.pid}")
-    net = Net(args.host, args.port, args.timeout)
+    net = Net(args.host, args.port, args.timeout, args.tls)
     net.pid = args.pid
     try:
         p = run.prefix()
@@ -1081,6 +1272,7 @@ def bench_memory(args, run: Run) -> dict:
             "kib_per_client": round(kib, 2),
             "setup_s": round(setup_s, 3),
             "setup_cpu": cpu,
+            **net.tls_handshake_ms,
         }
     finally:
         net.quit_all(timeout=10.0)
@@ -1186,24 +1378,7 @@ class Chat:
         unpack = TIMESPEC.unpack
         chat = self
 
-        def reader() -> None:
-            try:
-                if kernel:
-                    n, anc, _, _ = recvmsg_into(bufs, CMSG_TS_SPACE)
-                else:
-                    n = recv_into(buf)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as e:
-                net.fail(c, f"recv failed: {e}")
-                return
-            if not n:
-                net.eof(c)
-                return
-            t = wall_ns()
-            if kernel and anc:
-                sec, nsec = unpack(anc[0][2][:16])
-                t = sec * 1_000_000_000 + nsec
+        def take(n: int, t: int) -> None:
             lines = (c.tail + buf[:n] if c.tail else buf[:n]).split(b"\n")
             c.tail = lines.pop()
             e = exp[i]
@@ -1233,7 +1408,42 @@ class Chat:
             got[i] += k
             net.progress += 1
 
-        return reader
+        def reader() -> None:
+            try:
+                if kernel:
+                    n, anc, _, _ = recvmsg_into(bufs, CMSG_TS_SPACE)
+                else:
+                    n = recv_into(buf)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                net.fail(c, f"recv failed: {e}")
+                return
+            if not n:
+                net.eof(c)
+                return
+            t = wall_ns()
+            if kernel and anc:
+                sec, nsec = unpack(anc[0][2][:16])
+                t = sec * 1_000_000_000 + nsec
+            take(n, t)
+
+        def tls_reader() -> None:
+            while True:
+                try:
+                    n, st = tls_fill(recv_into)
+                except OSError as e:
+                    net.fail(c, f"recv failed: {e}")
+                    return
+                if n:
+                    take(n, wall_ns())
+                if st == TLS_DRAINED or c.closed:
+                    return
+                if st == TLS_EOF:
+                    net.eof(c)
+                    return
+
+        return tls_reader if net.tls is not None else reader
 
     # -- the C engine
 
@@ -1303,6 +1513,7 @@ class Chat:
         got0 = sum(self.got)
         dups0, gaps0 = self.dups, self.gaps
         poll, send = net.poll, net.send
+        tls = net.tls is not None       # net.send(): the TLS retry rules
         late_total = 0.0
         late_max = 0.0
         behind = 0
@@ -1351,7 +1562,7 @@ class Chat:
                         seq[i] = q + due
                         step_sent[i] += due
                         c = clients[i]
-                        if c.out or c.closed:
+                        if c.out or c.closed or tls:
                             send(c, data)
                             continue
                         try:                # net.send() inlined: the common case
@@ -1455,10 +1666,14 @@ def bench_chat(args, run: Run) -> dict:
     n = args.clients
     if n < 2 or n % 2:
         raise BenchError("chat: --clients must be an even number, at least 2")
+    if args.tls and args.engine == "c":
+        raise BenchError("chat: --tls needs --engine python (the C engine speaks plain TCP only)")
+    if args.tls and args.stamp == "kernel":
+        raise BenchError("chat: --tls needs --stamp user (the kernel stamps the encrypted bytes)")
     say(f"chat: {n} clients in {n // 2} two-person channels; rate from {args.start:g} msgs/s, "
         f"{'x' + format(args.factor, 'g') if args.factor else '+' + format(args.step, 'g')} per step "
         f"of {args.step_seconds:g}s, up to {args.max_rate:g}; stop at p99 > {args.p99_ms:g} ms or a loss")
-    net = Net(args.host, args.port, args.timeout)
+    net = Net(args.host, args.port, args.timeout, args.tls)
     net.pid = args.pid
     try:
         p = run.prefix()
@@ -1559,6 +1774,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--cpu", type=int, default=None,
                         help="pin the generator to this CPU (like taskset -c)")
     common.add_argument("--seed", type=int, default=None, help="seed of the run's nick prefix")
+    common.add_argument("--tls", action="store_true",
+                        help="connect over TLS (no certificate check; --port must be a TLS "
+                             "listener); chat only with --engine python")
 
     traffic = argparse.ArgumentParser(add_help=False)
     traffic.add_argument("--duration", type=float, default=10.0, help="seconds of sending (default 10)")
@@ -1650,7 +1868,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     results: dict = {}
-    out = {"mode": args.mode, "host": args.host, "port": args.port, "results": results}
+    out = {"mode": args.mode, "host": args.host, "port": args.port, "tls": args.tls,
+           "results": results}
     try:
         check_host(args.host)
         OTHER_PIDS[:] = args.pids
@@ -1661,7 +1880,8 @@ def main(argv=None) -> int:
             random.seed(args.seed)
         run = Run()
         out["run"] = run.rid
-        say(f"loadgen run {run.rid}: server {args.host}:{args.port}, RLIMIT_NOFILE {nofile}, "
+        say(f"loadgen run {run.rid}: server {args.host}:{args.port}{' (TLS)' if args.tls else ''}, "
+            f"RLIMIT_NOFILE {nofile}, "
             f"affinity {sorted(os.sched_getaffinity(0))}")
         sizes = [0]
         for k in ("clients", "mem_clients", "reg_clients", "latency_members", "members", "fanout_members"):
@@ -1673,6 +1893,7 @@ def main(argv=None) -> int:
 
         def record(key, fn, *a):
             res = fn(*a)
+            res["tls"] = args.tls
             check_target(key, res)
             results[key] = res
 
