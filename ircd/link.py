@@ -93,11 +93,12 @@ class Link:
 
     send_event = send
 
-    def send_replay(self, messages) -> None:
-        """Messages said while the peer could not hear them, as one run."""
+    def send_replay(self, messages, incomplete: tuple = ()) -> None:
+        """Messages said while the peer could not hear them, as one run; `incomplete`:
+        the channels where the log no longer holds all of them."""
         for m in messages:
             self.send(m)
-        self.send(fr.ReplayEnd())
+        self.send(fr.ReplayEnd(incomplete))
 
     def start(self) -> None:
         self.send(self.handshake.hello())
@@ -162,7 +163,7 @@ class Link:
                 self.server.linking.replay_requested(self)
             elif kind is fr.ReplayEnd:
                 run, self.replayed = self.replayed, []
-                self.server.linking.replay(self, run)
+                self.server.linking.replay(self, run, frame.incomplete)
             elif kind is fr.Ack:
                 self.acknowledged(frame.count)
             elif kind is fr.Ping:

@@ -248,23 +248,25 @@ class Linking:
         # what we heard while the peer's side could not: it delivers what it lacks; and
         # the servers behind us replay theirs towards it too (what they said may never
         # have come this way, if nobody here was in the conversation)
-        self._send_log(link)
+        incomplete = self._tell_what_was_not_kept(link)
+        self._send_log(link, incomplete)
         for other in list(server.router.links.values()):
             if other is not link:
                 other.send(fr.ReplayRequest())
-        self._tell_what_was_not_kept(link)
 
-    def _tell_what_was_not_kept(self, link: Link) -> None:
+    def _tell_what_was_not_kept(self, link: Link) -> tuple:
         """A split longer than the log: the local people whose words cannot all reach
-        the other side are told so (the log is bounded; nothing else is)."""
+        the other side are told so (the log is bounded; nothing else is). Returns the
+        channels concerned, for the other side's people to be told too."""
         server = self.server
         back = [server.registry.servers[sid].name for sid in server.registry.behind(link.peer_sid)
                 if sid in server.registry.servers]
         since = min((self.split_at.pop(name) for name in back if name in self.split_at),
                     default=None)
         if since is None:
-            return
-        for key in server.history.lost_since(since):
+            return ()
+        lost = server.history.lost_since(since)
+        for key in lost:
             if key[:1] in "#&":
                 chan = server.registry.find_channel(key)
                 people = [u for u in chan.members if u.session] if chan is not None else []
@@ -279,12 +281,28 @@ class Linking:
                     f"The netsplit with {link.name} outlasted this server's message history "
                     f"([limits] history_messages, history_seconds): {what} during it were not "
                     "kept and do not reach the other side")
+        return tuple(key for key in lost if key[:1] in "#&")
 
-    def _send_log(self, link: Link) -> None:
+    def _send_log(self, link: Link, incomplete: tuple = ()) -> None:
         server = self.server
         recent = server.history.recent(server.now_ms())
-        if recent:
-            link.send_replay([attrs.evolve(m, replay=True) for m in recent])
+        if recent or incomplete:
+            link.send_replay([attrs.evolve(m, replay=True) for m in recent], incomplete)
+
+    def _tell_what_did_not_come(self, link: Link, incomplete: tuple) -> None:
+        """The other side's log lost part of what its people said in these channels
+        during the split: our members there hear that the replay is not whole."""
+        for name in incomplete:
+            chan = self.server.registry.find_channel(name)
+            if chan is None:
+                continue
+            for user in chan.members:
+                if user.session is not None:
+                    user.session.report(
+                        "WARN", "PRIVMSG", "HISTORY_LIMIT", chan.name,
+                        f"The netsplit outlasted the message history of the servers beyond "
+                        f"{link.name}: some messages said in {chan.name} over there during it "
+                        "were not kept, and what was replayed here is not all of it")
 
     def replay_requested(self, link: Link) -> None:
         self._send_log(link)
@@ -346,7 +364,7 @@ class Linking:
         except StateError as exc:
             link.close(f"protocol error: {exc}")
 
-    def replay(self, link: Link, run: list) -> None:
+    def replay(self, link: Link, run: list, incomplete: tuple = ()) -> None:
         """A run of replayed messages: deliver and pass on those not seen here."""
         server = self.server
         fresh = []
@@ -357,9 +375,14 @@ class Linking:
                 continue
             if server.history.record(m):
                 fresh.append(m)
+        if fresh or incomplete:
+            server.router.deliver_replay(fresh, link.peer_sid, incomplete)
         if fresh:
-            server.router.deliver_replay(fresh, link.peer_sid)
             log.info("replay from %s: %d of %d messages were new here", link.name, len(fresh), len(run))
+        if incomplete:
+            log.info("replay from %s is not whole for %s (the history limits of its side)",
+                     link.name, ", ".join(incomplete))
+            self._tell_what_did_not_come(link, incomplete)
 
     def lost(self, link: Link, reason: str, resumable: bool = False) -> None:
         self.links.discard(link)

@@ -191,11 +191,12 @@ class Router:
 
     # -- replays after a netsplit ----------------------------------------------------------
 
-    def deliver_replay(self, messages, from_link: str) -> None:
+    def deliver_replay(self, messages, from_link: str, incomplete: tuple = ()) -> None:
         """Messages said on the other side of a netsplit (each new here): to the local
         users who were in the conversation when it was said, as one chathistory batch
         per conversation with the original time and msgid; then on to the other
-        directions that need them, as runs of their own."""
+        directions that need them, as runs of their own (and, with `incomplete`, the
+        channels the run is not whole for, to every other direction)."""
         registry = self.server.registry
         conversations: dict = {}          # session -> {batch target: [line, ...]}
         onward: dict = {}                 # direction -> [event, ...]
@@ -226,10 +227,10 @@ class Router:
         for s, by_target in conversations.items():
             for name, lines in by_target.items():
                 self._batched(s, "chathistory", (name,), lines)
-        for direction, events in onward.items():
-            link = self.links.get(direction)
-            if link is not None:
-                link.send_replay(events)
+        for direction, link in self.links.items():
+            events = onward.get(direction)
+            if direction != from_link and (events or incomplete):
+                link.send_replay(events or [], incomplete)
 
     # -- batches ----------------------------------------------------------------------------
 

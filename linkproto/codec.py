@@ -49,6 +49,7 @@ _TUPLES = {
     (ev.Message, "tags"): "tag pairs",
     (ev.ListRemove, "observed"): "stamps",
     (fr.Hello, "caps"): "strings",
+    (fr.ReplayEnd, "incomplete"): "strings",
 }
 
 

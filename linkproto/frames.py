@@ -60,6 +60,9 @@ class BurstEnd:
 class ReplayEnd:
     """Ends a run of replayed messages (Message.replay): the receiver delivers the run
     to its users as one history batch per conversation."""
+    # channels whose messages from the netsplit on the sender's log no longer holds all
+    # of (its history limits pushed some out): the receiver tells its members there
+    incomplete: tuple = ()
 
 
 @_frozen

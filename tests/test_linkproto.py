@@ -29,6 +29,7 @@ TUPLE_FIELDS = {
     (ev.UserModeChange, "changes"): st.lists(st.tuples(st.booleans(), text), max_size=4).map(tuple),
     (ev.Message, "tags"): st.lists(st.tuples(text, text), max_size=3).map(tuple),
     (fr.Hello, "caps"): st.lists(text, max_size=3).map(tuple),
+    (fr.ReplayEnd, "incomplete"): st.lists(text, max_size=3).map(tuple),
 }
 BASE = {"str": text, "int": st.integers(-2**63, 2**63 - 1), "bool": st.booleans(),
         "Stamp": stamps, "bytes": st.binary(max_size=40)}

@@ -152,6 +152,7 @@ async def test_a_link_cut_without_notice_resumes_with_nothing_lost_and_no_netspl
 
 
 async def test_a_split_longer_than_the_history_is_said_to_those_it_affects(nursery, tmp_path):
+    """Both sides: who said what the log lost, and who did not get it."""
     s1, s2 = await start_network(nursery, tmp_path, [(1, 0)], 2, autoconnect=False,
                                  limits={"history_messages": 3})
     talker = await s1.client("talker", caps=["standard-replies"])
@@ -168,5 +169,11 @@ async def test_a_split_longer_than_the_history_is_said_to_those_it_affects(nurse
     warn = await talker.expect("WARN")
     assert warn.params[:3] == ["PRIVMSG", "HISTORY_LIMIT", "#h"]
     assert "outlasted this server's message history" in warn.params[-1]
-    got = [m.params[-1] for m in await other.ping_pong() if m.command == "PRIVMSG"]
-    assert got == ["number 3", "number 4", "number 5"]       # what the log still had
+    got = await other.ping_pong()
+    said = [m.params[-1] for m in got if m.command == "PRIVMSG"]
+    assert said == ["number 3", "number 4", "number 5"]       # what the log still had
+    # and the other side hears that what it got is not all that was said
+    told = [m.params[-1] for m in got if m.command == "NOTICE"]
+    assert len(told) == 1 and told[0].startswith("*** PRIVMSG history limit: The netsplit "
+                                                 "outlasted the message history")
+    assert "some messages said in #h over there" in told[0]
