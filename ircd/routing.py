@@ -34,7 +34,7 @@ class Outgoing:
     __slots__ = ("source", "command", "params", "trailing", "time_ms", "msgid", "client_tags",
                  "account", "bot", "forms")
 
-    def __init__(self, source, command, params, time_ms: int, *, trailing=True, msgid=None,
+    def __init__(self, source, command, params, time_ms: int, trailing=True, msgid=None,
                  client_tags=None, account=None, bot=False):
         self.source = source
         self.command = command
@@ -129,9 +129,8 @@ class Router:
         else:
             dest = self.server.registry.users[e.target]
             params = (dest.nick,) if text is None else (dest.nick, text)
-        return Outgoing(e.source, e.command, params, e.time_ms, trailing=text is not None,
-                        msgid=e.msgid, client_tags=dict(e.tags) if e.tags else None,
-                        account=e.account, bot=e.bot)
+        return Outgoing(e.source, e.command, params, e.time_ms, text is not None, e.msgid,
+                        dict(e.tags) if e.tags else None, e.account, e.bot)
 
     def _message(self, e: ev.Message, out, origin):
         if out.undeliverable:

@@ -38,13 +38,17 @@ class MessageLog:
             return False
         seen.add(key)
         order = self._seen_order
-        order.append((e.time_ms, key))
+        now_ms = e.time_ms
+        order.append((now_ms, key))
+        log = self.log
         if self.max_messages:
-            log = self.log
             log.append(e)
             if len(log) > self.max_messages:
                 self._evict(log.popleft())
-        self._expire(e.time_ms)
+        # (_expire's checks, inline: usually nothing is old enough to go)
+        if ((log and log[0].time_ms < now_ms - self.max_ms) or len(order) > 4 * self.max_messages
+                or order[0][0] < now_ms - 4 * self.max_ms):
+            self._expire(now_ms)
         return True
 
     def _expire(self, now_ms: int) -> None:
