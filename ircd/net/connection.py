@@ -29,7 +29,7 @@ EPOLLOUT = select.EPOLLOUT
 class Connection:
     __slots__ = ("reactor", "flusher", "sock", "fd", "ip", "port", "secure", "out", "queued",
                  "sendq", "events", "blocked", "closing", "dead", "finished", "protocol",
-                 "tls", "tls_in", "tls_out", "tls_raw", "handshaking", "on_ready",
+                 "tls", "tls_in", "tls_out", "unsent", "handshaking", "on_ready",
                  "closed_event", "lines_in", "bytes_in", "lines_out", "bytes_out",
                  "__weakref__")
 
@@ -43,7 +43,9 @@ class Connection:
         self.port = port
         self.secure = tls_context is not None
         self.out: list[bytes] = []
-        self.queued = 0               # bytes written by the protocol and not yet sent
+        # bytes not yet sent: those the kernel did not take, plus what `write` queued since
+        # (fan-out to a connection that is not blocked is counted when it is flushed)
+        self.queued = 0
         self.sendq = sendq
         self.events = 0               # what the reactor's epoll watches for (0: nothing)
         self.blocked = False          # the kernel's buffer is full: wait for writable()
@@ -53,7 +55,8 @@ class Connection:
         self.protocol = None
         self.on_ready = None          # called once the TLS handshake is done
         self.closed_event = None      # a trio.Event set when finished (for tasks awaiting it)
-        # traffic counters for STATS l: lines counted as queued, bytes as written
+        # traffic counters for STATS l: lines counted as they are taken from the queue,
+        # bytes as written
         self.lines_in = self.bytes_in = self.lines_out = self.bytes_out = 0
         if tls_context is None:
             self.tls = self.tls_in = self.tls_out = None
@@ -64,7 +67,7 @@ class Connection:
             self.tls = tls_context.wrap_bio(self.tls_in, self.tls_out, server_side=server_side,
                                             server_hostname=server_hostname)
             self.handshaking = True
-        self.tls_raw = b""            # TLS: encrypted bytes the kernel has not taken yet
+        self.unsent = b""             # what the kernel did not take (encrypted, for TLS)
 
     def start(self, protocol) -> None:
         """Serve `protocol` from now on (a TLS client side sends its hello)."""
@@ -87,34 +90,38 @@ class Connection:
         if not out:
             self.flusher.mark(self)
         out.append(data)
-        self.lines_out += lines
-        self.queued += len(data)
-        if self.queued > self.sendq:
+        if lines != 1:
+            self.lines_out += lines - 1     # (flush counts one per queued piece)
+        queued = self.queued + len(data)
+        self.queued = queued
+        if queued > self.sendq:
             self.protocol.send_queue_exceeded()
 
     @staticmethod
     def write_many(conns, data: bytes, skip) -> None:
-        """Queue the same bytes on many connections but `skip`: `write` unrolled, for
-        the hot path of a channel message."""
-        n = len(data)
+        """Queue the same bytes on many connections but `skip`: the hot path of a channel
+        message. Only a blocked connection's queue can grow past one pass's worth, so
+        only there are bytes counted against the sendq as they are queued."""
         mark = conns[0].flusher.mark
         for c in conns:
-            if c.dead or c is skip:
+            if c is skip:
                 continue
             out = c.out
             if not out:
+                if c.dead:
+                    continue
                 mark(c)
             out.append(data)
-            c.lines_out += 1
-            queued = c.queued + n
-            c.queued = queued
-            if queued > c.sendq:
-                c.protocol.send_queue_exceeded()
+            if c.blocked:
+                queued = c.queued + len(data)
+                c.queued = queued
+                if queued > c.sendq:
+                    c.protocol.send_queue_exceeded()
 
     def discard_output(self) -> None:
         self.dead = True
         self.out.clear()
-        self.tls_raw = b""
+        self.unsent = b""
         self.queued = 0
 
     def flush(self) -> None:
@@ -130,11 +137,13 @@ class Connection:
                 self._lost(f"Write error: SSLError ({exc.reason})")
                 self.finish()
                 return
-        elif out:
-            data = b"".join(out) if len(out) > 1 else out[0]
-            out.clear()
         else:
-            data = b""
+            self.lines_out += len(out)
+            data = b"".join(out) if len(out) != 1 else out[0]
+            out.clear()
+            if self.unsent:
+                data = self.unsent + data
+                self.unsent = b""
         if data:
             try:
                 sent = os.write(self.fd, data)
@@ -147,18 +156,16 @@ class Connection:
                 return
             self.bytes_out += sent
             if sent < len(data):
-                rest = data[sent:]
-                if self.tls is not None:
-                    self.tls_raw = rest
-                else:
-                    out.append(rest)
+                rest = self.unsent = data[sent:]
                 self.queued = len(rest)
                 self.blocked = True
                 self.reactor.watch(self, EPOLLOUT if self.closing else EPOLLIN | EPOLLOUT)
                 if self.closing:
                     self.reactor.timers.call_later(CLOSE_GRACE_SECONDS, self.finish)
+                elif len(rest) > self.sendq:
+                    self.protocol.send_queue_exceeded()
                 return
-            self.queued = 0
+        self.queued = 0
         if self.closing:
             self.finish()
 
@@ -173,6 +180,7 @@ class Connection:
         out = self.out
         if not self.handshaking:
             if out:
+                self.lines_out += len(out)
                 tls.write(b"".join(out))
                 out.clear()
             if self.closing and not self.dead:
@@ -182,9 +190,9 @@ class Connection:
                     pass
                 self.dead = True          # nothing can be written after the alert
         data = self.tls_out.read()
-        if self.tls_raw:
-            data = self.tls_raw + data
-            self.tls_raw = b""
+        if self.unsent:
+            data = self.unsent + data
+            self.unsent = b""
         return data
 
     # -- input ------------------------------------------------------------------------
