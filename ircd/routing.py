@@ -147,12 +147,13 @@ class Router:
         delivered = True
         if chan is not None and text is not None and out.local is chan.members:
             # every member hears it: write to the cached connections, grouped by tag form
-            groups = chan.recipients
-            if groups is None or groups[0] != self.caps_epoch:
-                groups = chan.recipients = (self.caps_epoch, self._recipients(chan))
-            skip = origin.conn if origin is not None else None
-            for mask, conns in groups[1]:
-                conns[0].write_many(conns, forms[mask] or build(mask), skip)
+            cached = chan.recipients
+            if cached is None or cached[0] != self.caps_epoch:
+                cached = chan.recipients = (self.caps_epoch, self._recipients(chan), [None, 0, None])
+            groups = cached[1]
+            if groups:
+                groups[0][1][0].broadcast(groups, [forms[mask] or build(mask) for mask, _ in groups],
+                                          origin.conn if origin is not None else None, cached[2])
         elif chan is not None:
             for member in out.local:
                 s = member.session

@@ -81,10 +81,11 @@ class FakeConn:
             self.out.append(data)
 
     @staticmethod
-    def write_many(conns, data: bytes, skip) -> None:
-        for conn in conns:
-            if conn is not skip:
-                conn.write(data)
+    def broadcast(groups, datas, skip, state) -> None:
+        for (_, conns), data in zip(groups, datas):
+            for conn in conns:
+                if conn is not skip:
+                    conn.write(data)
 
     def discard_output(self) -> None:
         self.dead = True

@@ -209,3 +209,30 @@ async def test_channel_recipients_follow_joins_parts_and_capability_changes(serv
     await a.send("PRIVMSG #kept :four")
     assert (await b.expect("PRIVMSG")).params == ["#kept", "four"]
     assert [m.command for m in await c.ping_pong()] == []
+
+
+async def test_lines_from_one_read_arrive_in_order_whatever_their_targets(make_server):
+    """Channel lines that one pass queues on many connections at once, and private
+    lines and replies written between them, reach each client in the order said."""
+    server = await make_server(limits={"flood_control": False})
+    a, b, c = await in_channel(server, "#ord", "oann", "oben", ("ocat", ("server-time",)))
+    burst = []
+    for i in range(40):
+        burst.append(f"PRIVMSG #ord :c{i}")
+        if i % 7 == 3:
+            burst.append(f"PRIVMSG oben :p{i}")
+        if i % 11 == 5:
+            burst.append(f"NOTICE #ord :n{i}")
+    await a.send(*burst)                     # one write: the server reads it in one pass
+    want_b = [line.split(" :", 1)[1] for line in burst]
+    want_c = [line.split(" :", 1)[1] for line in burst if " oben " not in line]
+    got_b = [m.params[-1] for m in await b.ping_pong() if m.command in ("PRIVMSG", "NOTICE")]
+    got_c = [(m.params[-1], "time" in m.tags) for m in await c.ping_pong()
+             if m.command in ("PRIVMSG", "NOTICE")]
+    assert got_b == want_b
+    assert got_c == [(text, True) for text in want_c]
+    await b.send("PRIVMSG #ord :from ben", "PRIVMSG #ord :again")
+    assert [m.params[-1] for m in await a.ping_pong() if m.command == "PRIVMSG"] == [
+        "from ben", "again"]
+    assert [m.params[-1] for m in await c.ping_pong() if m.command == "PRIVMSG"] == [
+        "from ben", "again"]

@@ -19,10 +19,11 @@ class Conn:
         self.lines.append(data)
 
     @staticmethod
-    def write_many(conns, data: bytes, skip) -> None:
-        for conn in conns:
-            if conn is not skip:
-                conn.write(data)
+    def broadcast(groups, datas, skip, state) -> None:
+        for (_, conns), data in zip(groups, datas):
+            for conn in conns:
+                if conn is not skip:
+                    conn.write(data)
 
 
 class Session:

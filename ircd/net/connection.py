@@ -26,6 +26,20 @@ EPOLLIN = select.EPOLLIN
 EPOLLOUT = select.EPOLLOUT
 
 
+class Piece(bytearray):
+    """Lines a channel queued on many connections at once (see Connection.broadcast)."""
+    __slots__ = ("lines",)
+
+    def __init__(self, data: bytes):
+        super().__init__(data)
+        self.lines = 1
+
+
+def _lines(out: list) -> int:
+    """How many lines the queued items hold (a Piece knows its count)."""
+    return sum(1 if type(item) is bytes else item.lines for item in out)
+
+
 class Connection:
     __slots__ = ("reactor", "flusher", "sock", "fd", "ip", "port", "secure", "out", "queued",
                  "sendq", "events", "blocked", "closing", "dead", "finished", "protocol",
@@ -87,8 +101,10 @@ class Connection:
         if self.dead:
             return
         out = self.out
+        flusher = self.flusher
+        flusher.writes += 1              # (a channel's queued pieces are closed)
         if not out:
-            self.flusher.mark(self)
+            flusher.mark(self)
         out.append(data)
         if lines != 1:
             self.lines_out += lines - 1     # (flush counts one per queued piece)
@@ -98,25 +114,46 @@ class Connection:
             self.protocol.send_queue_exceeded()
 
     @staticmethod
-    def write_many(conns, data: bytes, skip) -> None:
-        """Queue the same bytes on many connections but `skip`: the hot path of a channel
-        message. Only a blocked connection's queue can grow past one pass's worth, so
-        only there are bytes counted against the sendq as they are queued."""
-        mark = conns[0].flusher.mark
-        for c in conns:
-            if c is skip:
-                continue
-            out = c.out
-            if not out:
-                if c.dead:
+    def broadcast(groups, datas, skip, state: list) -> None:
+        """Queue a channel message on every connection of `groups` ((mask, conns) pairs;
+        `datas`: its bytes for each) but `skip`'s: the hot path of a channel message.
+
+        Each connection gets one Piece per group; while nothing else has been written
+        anywhere since (`Flusher.writes`), the channel's next message from the same
+        sender is added to the pieces already queued, once, not to each connection.
+        `state` ([pieces, writes, skip]) is the channel's. Only a blocked connection's
+        queue can grow past one pass's worth, so only there are bytes counted against
+        the sendq as they are queued."""
+        flusher = groups[0][1][0].flusher
+        pieces = state[0]
+        if pieces is not None and state[1] == flusher.writes and state[2] is skip:
+            for piece, data in zip(pieces, datas):
+                piece += data
+                piece.lines += 1
+            return
+        mark = flusher.mark
+        pieces = []
+        for (_, conns), data in zip(groups, datas):
+            piece = Piece(data)
+            pieces.append(piece)
+            for c in conns:
+                if c is skip:
                     continue
-                mark(c)
-            out.append(data)
-            if c.blocked:
-                queued = c.queued + len(data)
-                c.queued = queued
-                if queued > c.sendq:
-                    c.protocol.send_queue_exceeded()
+                out = c.out
+                if not out:
+                    if c.dead:
+                        continue
+                    mark(c)
+                out.append(piece)
+                if c.blocked:
+                    queued = c.queued + len(data)
+                    c.queued = queued
+                    if queued > c.sendq:
+                        c.protocol.send_queue_exceeded()
+        flusher.writes += 1
+        state[0] = pieces
+        state[1] = flusher.writes
+        state[2] = skip
 
     def discard_output(self) -> None:
         self.dead = True
@@ -138,7 +175,9 @@ class Connection:
                 self.finish()
                 return
         else:
-            self.lines_out += len(out)
+            if out:
+                self.flusher.writes += 1      # what is sent now cannot grow any more
+                self.lines_out += _lines(out)
             data = b"".join(out) if len(out) != 1 else out[0]
             out.clear()
             if self.unsent:
@@ -180,7 +219,8 @@ class Connection:
         out = self.out
         if not self.handshaking:
             if out:
-                self.lines_out += len(out)
+                self.flusher.writes += 1
+                self.lines_out += _lines(out)
                 tls.write(b"".join(out))
                 out.clear()
             if self.closing and not self.dead:

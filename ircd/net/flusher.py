@@ -14,6 +14,7 @@ class Flusher:
         self.dirty: list = []
         self._task = None
         self.in_pass = False     # the reactor is mid-pass and flushes when it ends
+        self.writes = 0          # bumped by every write and flush (Connection.broadcast)
 
     def mark(self, conn) -> None:
         self.dirty.append(conn)
@@ -23,6 +24,7 @@ class Flusher:
             reschedule(task)
 
     def flush(self) -> None:
+        self.writes += 1
         dirty, self.dirty = self.dirty, []
         for conn in dirty:
             conn.flush()
