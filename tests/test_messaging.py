@@ -215,7 +215,9 @@ async def test_lines_from_one_read_arrive_in_order_whatever_their_targets(make_s
     """Channel lines that one pass queues on many connections at once, and private
     lines and replies written between them, reach each client in the order said."""
     server = await make_server(limits={"flood_control": False})
-    a, b, c = await in_channel(server, "#ord", "oann", "oben", ("ocat", ("server-time",)))
+    # more members than PIECE_MIN, so that the channel's lines are queued as Pieces
+    a, b, c, *others = await in_channel(server, "#ord", "oann", "oben", ("ocat", ("server-time",)),
+                                        *(f"oidle{i}" for i in range(8)))
     burst = []
     for i in range(40):
         burst.append(f"PRIVMSG #ord :c{i}")

@@ -26,18 +26,40 @@ EPOLLIN = select.EPOLLIN
 EPOLLOUT = select.EPOLLOUT
 
 
+PIECE_MIN = 8      # connections a channel message must go to for it to queue Pieces
+
+
 class Piece(bytearray):
     """Lines a channel queued on many connections at once (see Connection.broadcast)."""
     __slots__ = ("lines",)
 
-    def __init__(self, data: bytes):
-        super().__init__(data)
-        self.lines = 1
-
 
 def _lines(out: list) -> int:
     """How many lines the queued items hold (a Piece knows its count)."""
+    if len(out) == 1:
+        item = out[0]
+        return 1 if type(item) is bytes else item.lines
     return sum(1 if type(item) is bytes else item.lines for item in out)
+
+
+def _queue_on(conns, item, skip, mark) -> None:
+    """`Connection.write` unrolled over many connections (see broadcast): only a blocked
+    connection's queue can grow past one pass's worth, so only there are bytes counted
+    against the sendq as they are queued."""
+    for c in conns:
+        if c is skip:
+            continue
+        out = c.out
+        if not out:
+            if c.dead:
+                continue
+            mark(c)
+        out.append(item)
+        if c.blocked:
+            queued = c.queued + len(item)
+            c.queued = queued
+            if queued > c.sendq:
+                c.protocol.send_queue_exceeded()
 
 
 class Connection:
@@ -121,9 +143,9 @@ class Connection:
         Each connection gets one Piece per group; while nothing else has been written
         anywhere since (`Flusher.writes`), the channel's next message from the same
         sender is added to the pieces already queued, once, not to each connection.
-        `state` ([pieces, writes, skip]) is the channel's. Only a blocked connection's
-        queue can grow past one pass's worth, so only there are bytes counted against
-        the sendq as they are queued."""
+        `state` ([pieces, writes, skip]) is the channel's. A small channel (under
+        PIECE_MIN connections) gets its bytes queued directly: a Piece costs more than
+        it saves there."""
         flusher = groups[0][1][0].flusher
         pieces = state[0]
         if pieces is not None and state[1] == flusher.writes and state[2] is skip:
@@ -132,24 +154,18 @@ class Connection:
                 piece.lines += 1
             return
         mark = flusher.mark
+        if len(groups) == 1 and len(groups[0][1]) < PIECE_MIN:
+            # a small channel: its bytes themselves are queued, as by write()
+            _queue_on(groups[0][1], datas[0], skip, mark)
+            flusher.writes += 1
+            state[0] = None
+            return
         pieces = []
         for (_, conns), data in zip(groups, datas):
             piece = Piece(data)
+            piece.lines = 1
             pieces.append(piece)
-            for c in conns:
-                if c is skip:
-                    continue
-                out = c.out
-                if not out:
-                    if c.dead:
-                        continue
-                    mark(c)
-                out.append(piece)
-                if c.blocked:
-                    queued = c.queued + len(data)
-                    c.queued = queued
-                    if queued > c.sendq:
-                        c.protocol.send_queue_exceeded()
+            _queue_on(conns, piece, skip, mark)
         flusher.writes += 1
         state[0] = pieces
         state[1] = flusher.writes
