@@ -40,6 +40,16 @@ _OWNED = {
 }
 
 
+def misattributed(m: ev.Message) -> str | None:
+    """A message enters the network at its sender's server, which names it: a message
+    whose origin, sender and msgid disagree was made up by the server that sent it
+    (checked for replays too, which may come from any server's log)."""
+    if m.uid[:3] != m.origin or not m.msgid.startswith(m.origin):
+        return (f"message {m.msgid} from {m.uid} claims to have entered the network at "
+                f"{m.origin}")
+    return None
+
+
 class Linking:
     def __init__(self, server):
         self.server = server
@@ -334,6 +344,8 @@ class Linking:
             uid = getattr(e, _OWNED[kind])
             if not behind(uid[:3]):
                 return f"{kind.__name__} for {uid}, whose server is not behind this link"
+            if kind is ev.Message:
+                return misattributed(e)
         return None
 
     def event(self, link: Link, e) -> None:
@@ -371,6 +383,10 @@ class Linking:
         for m in run:
             # A replay comes from whoever logged it, so no direction check; but nobody
             # may replay this server's own messages of this run to it.
+            problem = misattributed(m)
+            if problem is not None:
+                link.close(f"protocol error: replayed {problem}")
+                return
             if (m.origin, m.epoch) == (server.sid, server.epoch):
                 continue
             if server.history.record(m):

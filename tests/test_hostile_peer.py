@@ -127,3 +127,27 @@ async def test_garbage_drops_the_link_and_crashes_nothing(linked_peer, caplog):
     srv, peer = linked_peer
     await peer.stream.send_all(b"\x93\xff\x00garbage")
     await assert_dropped(srv, peer, caplog, "protocol error: unknown frame type")
+
+
+@pytest.mark.parametrize("replay", [False, True])
+async def test_a_message_misattributed_to_another_server_drops_the_link(linked_peer, caplog,
+                                                                         replay):
+    """evil.test may speak for its own users only: a message it says entered the
+    network elsewhere (live, or in a replay) is refused and nobody sees it."""
+    caplog.set_level(logging.INFO)
+    srv, peer = linked_peer
+    watcher = await srv.client("watcher")
+    await watcher.send("JOIN #w")
+    await watcher.expect("366")
+    s = Stamp(10**13, "9EV")
+    await peer.send(ev.UserIntroduced(s, "9EV000001", "evil", s, "~e", "h", "", "r", 0),
+                    ev.ChannelJoin(s, "#w", "9EV000001"))
+    forged = ev.Message(s, "PRIVMSG", "9EV000001", "#w", "forged", "2XX0001", "2XX", 1, 1,
+                        10**13, replay=replay)
+    await peer.send(forged, *([fr.ReplayEnd()] if replay else []))
+    reason = "message 2XX0001 from 9EV000001 claims to have entered the network at 2XX"
+    assert reason in (await peer.read_until(fr.Error)).reason
+    await until(lambda: "9EV" not in srv.state.registry.servers, what="the netsplit")
+    assert any(reason in r.getMessage() and "lost" in r.getMessage() for r in caplog.records)
+    got = [m.command for m in await watcher.ping_pong()]
+    assert "PRIVMSG" not in got and got.count("QUIT") == 1   # evil left in the netsplit
