@@ -24,9 +24,7 @@ CLOSE_GRACE_SECONDS = 2.0     # how long a closing connection may take to flush
 READ_SIZE = 65536
 EPOLLIN = select.EPOLLIN
 EPOLLOUT = select.EPOLLOUT
-
-
-PIECE_MIN = 8      # connections a channel message must go to for it to queue Pieces
+PIECE_MIN = 8                 # connections a channel message must reach to queue Pieces
 
 
 class Piece(bytearray):
