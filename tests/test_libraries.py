@@ -1,4 +1,4 @@
-"""Real IRC client libraries from PyPI against a real server process.
+"""Real IRC client libraries, as installed with pip, against a real server process.
 
 The issue this closes asks that "the Python IRC libraries" and Limnoria bots work with this
 server exactly as they do with a mature ircd, over plain TCP and TLS. So these tests run
