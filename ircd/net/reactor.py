@@ -5,9 +5,9 @@ for that one descriptor in trio. When it wakes, it reads each ready socket once,
 the bytes to the connection's protocol object, and at the end of the pass writes every
 connection that has output (`Flusher.flush`). After a busy pass it only yields to
 trio's other tasks (a checkpoint, 4 us) and reads on, instead of waiting on the
-descriptor again (9 us). A thousand clients that each sent a line
-cost one wake-up, not a thousand task switches, and an idle client costs a socket and
-two small objects: no coroutine frame, no task, no buffer.
+descriptor again (9 us). A thousand clients that each sent a line cost one wake-up,
+not a thousand task switches, and an idle client costs a socket and two small
+objects: no coroutine frame, no task, no buffer.
 
 TLS runs on the same engine (`ssl.SSLObject` over memory buffers), so a TLS client and
 a server link are connections like any other on the hot path.
@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import select
 
-import trio
 from trio.lowlevel import checkpoint, wait_readable
 
 log = logging.getLogger(__name__)
