@@ -286,6 +286,30 @@ def tls_fill(recv_into, start: int = 0) -> tuple[int, int]:
     return n, TLS_FULL
 
 
+def tls_reader_for(net, c, take):
+    """The readable-event handler of a TLS client: decrypt every record the TLS object
+    can now into RBUF and hand each filled part to take(n) (records split lines
+    anywhere: the taker keeps the partial line)."""
+    recv_into = c.sock.recv_into
+
+    def tls_reader() -> None:
+        while True:
+            try:
+                n, st = tls_fill(recv_into)
+            except OSError as e:
+                net.fail(c, f"recv failed: {e}")
+                return
+            if n:
+                take(n)
+            if st == TLS_DRAINED or c.closed:
+                return
+            if st == TLS_EOF:
+                net.eof(c)
+                return
+
+    return tls_reader
+
+
 class Client:
     __slots__ = (
         "net", "sock", "fd", "nick", "idx", "state", "inbuf", "out", "want_out",
@@ -1012,24 +1036,8 @@ def make_count_reader(net: Net, c: Client, counts: list, i: int, size: int):
             return
         chunk(n)
 
-    def tls_reader() -> None:
-        # Every record the TLS object can decrypt now, into the buffer at once
-        # (records split lines anywhere: chunk() keeps the partial line in c.tail).
-        while True:
-            try:
-                n, st = tls_fill(recv_into)
-            except OSError as e:
-                net.fail(c, f"recv failed: {e}")
-                return
-            if n:
-                chunk(n)
-            if st == TLS_DRAINED or c.closed:
-                return
-            if st == TLS_EOF:
-                net.eof(c)
-                return
-
-    return tls_reader if net.tls is not None else reader
+    # (chunk() keeps a line that a TLS record split in c.tail)
+    return tls_reader_for(net, c, chunk) if net.tls is not None else reader
 
 
 def bench_latency(args, run: Run) -> dict:
@@ -1120,7 +1128,6 @@ def make_latency_reader(net: Net, c: Client, lat: list, ulat: list, got: list, i
     Stamps are CLOCK_REALTIME (time.time_ns), the clock of kernel timestamps.
     """
     recvmsg_into = c.sock.recvmsg_into if net.tls is None else None
-    recv_into = c.sock.recv_into
     bufs = [RBUF]
     rbuf = RBUF
     append = lat.append
@@ -1178,25 +1185,13 @@ def make_latency_reader(net: Net, c: Client, lat: list, ulat: list, got: list, i
                 tk = sec * 1_000_000_000 + nsec
         take(n, tk, tu)
 
-    def tls_reader() -> None:
+    def take_now(n: int) -> None:
         # The kernel's stamp is of the encrypted bytes and recvmsg() is not allowed
         # on an SSLSocket: TLS latency is the time the generator read the line.
-        while True:
-            try:
-                n, st = tls_fill(recv_into)
-            except OSError as e:
-                net.fail(c, f"recv failed: {e}")
-                return
-            if n:
-                tu = wall_ns()
-                take(n, tu, tu)
-            if st == TLS_DRAINED or c.closed:
-                return
-            if st == TLS_EOF:
-                net.eof(c)
-                return
+        tu = wall_ns()
+        take(n, tu, tu)
 
-    return tls_reader if net.tls is not None else reader
+    return tls_reader_for(net, c, take_now) if net.tls is not None else reader
 
 
 def bench_register(args, run: Run) -> dict:
@@ -1428,22 +1423,9 @@ class Chat:
                 t = sec * 1_000_000_000 + nsec
             take(n, t)
 
-        def tls_reader() -> None:
-            while True:
-                try:
-                    n, st = tls_fill(recv_into)
-                except OSError as e:
-                    net.fail(c, f"recv failed: {e}")
-                    return
-                if n:
-                    take(n, wall_ns())
-                if st == TLS_DRAINED or c.closed:
-                    return
-                if st == TLS_EOF:
-                    net.eof(c)
-                    return
-
-        return tls_reader if net.tls is not None else reader
+        if net.tls is not None:
+            return tls_reader_for(net, c, lambda n: take(n, wall_ns()))
+        return reader
 
     # -- the C engine
 
@@ -1581,7 +1563,6 @@ class Chat:
             sent_end, got_end = sum(seq), sum(self.got)
             total = sent_end
             deadline = now() + args.drain
-            last = got_end
             while sum(self.got) < total and now() < deadline:
                 poll(0.05)
         except BenchError as e:
