@@ -18,6 +18,7 @@ import textwrap
 from pathlib import Path
 
 from ircd.config import load_config
+from ircd.net.connection import broadcast_each
 from ircd.protocol.message import parse_line
 from ircd.server import Server
 from ircd.session import Session
@@ -80,12 +81,7 @@ class FakeConn:
         if not self.dead and not self.closing:
             self.out.append(data)
 
-    @staticmethod
-    def broadcast(groups, datas, skip, state) -> None:
-        for (_, conns), data in zip(groups, datas):
-            for conn in conns:
-                if conn is not skip:
-                    conn.write(data)
+    broadcast = staticmethod(broadcast_each)
 
     def discard_output(self) -> None:
         self.dead = True

@@ -96,6 +96,10 @@ def test_precise_errors():
     bad = codec.encode(ev.UserQuit(Stamp(1, "1AA"), "1AA000001", "bye")).replace(b"\xa3bye", b"\x07")
     with pytest.raises(codec.FrameError, match=r"UserQuit.reason: expected str, got int"):
         codec.Decoder().feed(bad)
+    bad = codec.encode(fr.ReplayEnd(("#a",))).replace(b"\xa2#a", b"\x07")
+    with pytest.raises(codec.FrameError, match=r"ReplayEnd.incomplete: an item is not one of "
+                                               r"strings: 7"):
+        codec.Decoder().feed(bad)
     small = codec.Decoder(max_frame=100)
     with pytest.raises(codec.FrameError, match="larger than the 100-byte limit"):
         small.feed(codec.encode(fr.Error("x" * 200)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from linkproto import events as ev
 from linkproto.clock import Stamp
+from ircd.net.connection import broadcast_each
 from ircd.protocol.message import TAG_MSG, TAG_TIME, parse_line
 from ircd.routing import Router
 from ircd.state.registry import Network
@@ -18,12 +19,7 @@ class Conn:
     def write(self, data: bytes) -> None:
         self.lines.append(data)
 
-    @staticmethod
-    def broadcast(groups, datas, skip, state) -> None:
-        for (_, conns), data in zip(groups, datas):
-            for conn in conns:
-                if conn is not skip:
-                    conn.write(data)
+    broadcast = staticmethod(broadcast_each)
 
 
 class Session:

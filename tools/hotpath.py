@@ -25,6 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from ircd.config import load_config  # noqa: E402
+from ircd.net.connection import broadcast_each  # noqa: E402
 from ircd.server import Server  # noqa: E402
 from ircd.session import Session  # noqa: E402
 
@@ -48,12 +49,7 @@ class MemoryConnection:
             DIRTY.append(self)
         self.out.append(data)
 
-    @staticmethod
-    def broadcast(groups, datas, skip, state) -> None:
-        for (_, conns), data in zip(groups, datas):
-            for conn in conns:
-                if conn is not skip:
-                    conn.write(data)
+    broadcast = staticmethod(broadcast_each)
 
     def discard_output(self) -> None:
         self.dead = True

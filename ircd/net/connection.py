@@ -40,6 +40,15 @@ def _lines(out: list) -> int:
     return sum(1 if type(item) is bytes else item.lines for item in out)
 
 
+def broadcast_each(groups, datas, skip, state=None) -> None:
+    """What `Connection.broadcast` does, one `write` per connection: for stand-ins of
+    connections (tests, tools/hotpath.py) that only have `write`."""
+    for (_, conns), data in zip(groups, datas):
+        for conn in conns:
+            if conn is not skip:
+                conn.write(data)
+
+
 def _queue_on(conns, item, skip, mark) -> None:
     """`Connection.write` unrolled over many connections (see broadcast): only a blocked
     connection's queue can grow past one pass's worth, so only there are bytes counted

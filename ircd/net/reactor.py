@@ -82,7 +82,6 @@ class Reactor:
                                 conn.readable()
                         except Exception:  # a bug in one connection must not stop the rest
                             log.exception("connection %s:%s failed", conn.ip, conn.port)
-                            conn.dead = True
                             conn.finish()
                 finally:
                     flusher.in_pass = False
