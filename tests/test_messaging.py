@@ -1,6 +1,10 @@
 """PRIVMSG, NOTICE, TAGMSG and the IRCv3 tags, echo and labels that travel with them."""
 
 import re
+import socket
+import time
+
+import trio
 
 from irctest import show, shown
 
@@ -238,3 +242,38 @@ async def test_lines_from_one_read_arrive_in_order_whatever_their_targets(make_s
         "from ben", "again"]
     assert [m.params[-1] for m in await c.ping_pong() if m.command == "PRIVMSG"] == [
         "from ben", "again"]
+
+
+def _blast(port: int, nick: str, channel: str, lines: list[str]) -> None:
+    """A client in its own thread: registers, joins, then sends `lines` one write each
+    with a short pause, so that they reach the server while it writes (os.write lets
+    this thread run)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        f = sock.makefile("rb")
+        sock.sendall(f"NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN {channel}\r\n".encode())
+        while b" 366 " not in f.readline():
+            pass
+        for line in lines:
+            sock.sendall(line.encode() + b"\r\n")
+            time.sleep(0.0002)
+        sock.sendall(b"QUIT :done\r\n")
+        while f.readline():
+            pass
+
+
+async def test_input_that_arrives_while_a_fan_out_is_written_keeps_each_senders_order(make_server):
+    """The server handles input that arrives while it writes a large fan-out (every
+    FLUSH_CHUNK connections) and adds its output to the writes not yet made: every
+    member still gets every line of each sender, once and in the order sent."""
+    server = await make_server(limits={"flood_control": False, "max_connections_per_ip": 0})
+    members = await in_channel(server, "#mid", *(f"midle{i}" for i in range(60)))
+    want = {nick: [f"{nick}-{i}" for i in range(200)] for nick in ("mann", "mben")}
+    async with trio.open_nursery() as nursery:
+        for nick, texts in want.items():
+            nursery.start_soon(trio.to_thread.run_sync, _blast, server.port, nick, "#mid",
+                               [f"PRIVMSG #mid :{t}" for t in texts])
+    for c in members:
+        got = [m.params[-1] for m in await c.ping_pong() if m.command == "PRIVMSG"]
+        for nick, texts in want.items():
+            assert [t for t in got if t.startswith(nick)] == texts
+        assert len(got) == 400

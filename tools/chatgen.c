@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gen_common.h"
+
 #define GROUPS 8
 #define TAILMAX 4096
 #define RBUF_SIZE (256 * 1024)
@@ -50,49 +52,8 @@ static int64_t warm_ns;
 static uint64_t dups, gaps, odd;
 static char failure[512];
 
-static double mono(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
-static int64_t wall_ns(void) { struct timespec t; clock_gettime(CLOCK_REALTIME, &t); return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec; }
-
-static double self_cpu(void) {
-    struct rusage ru; getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
-
-static double proc_cpu(int pid) {
-    char path[64], data[2048]; FILE *f; size_t k;
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    if (!(f = fopen(path, "r"))) return -1;
-    k = fread(data, 1, sizeof data - 1, f); fclose(f); data[k] = 0;
-    char *p = strrchr(data, ')'); if (!p) return -1;
-    unsigned long ut = 0, st = 0; int field = 2;
-    for (p += 2; *p && field < 13; p++) if (*p == ' ') field++;
-    if (sscanf(p, "%lu %lu", &ut, &st) != 2) return -1;
-    return (ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* Seconds pid (0: this process) has been runnable but waiting for a CPU. */
-static double runq_wait(int pid) {
-    char path[64]; unsigned long long run = 0, wait = 0; FILE *f;
-    if (pid) snprintf(path, sizeof path, "/proc/%d/schedstat", pid);
-    else snprintf(path, sizeof path, "/proc/self/schedstat");
-    if (!(f = fopen(path, "r"))) return -1;
-    if (fscanf(f, "%llu %llu", &run, &wait) != 2) wait = 0;
-    fclose(f);
-    return wait / 1e9;
-}
-
 static void fail(int i, const char *why) {
-    if (!failure[0]) {
-        snprintf(failure, sizeof failure, "client %d: %s", i, why);
-        if (cl[i].last[0]) {
-            size_t k = strlen(failure);
-            snprintf(failure + k, sizeof failure - k, "; last line from server: ");
-            k = strlen(failure);
-            for (char *p = cl[i].last; *p && k < sizeof failure - 1; p++)   /* JSON-safe */
-                failure[k++] = (*p == '"' || *p == '\\' || (unsigned char)*p < 32) ? '?' : *p;
-            failure[k] = 0;
-        }
-    }
+    note_failure(failure, sizeof failure, "client", i, why, cl[i].last);
     if (!cl[i].closed) { cl[i].closed = 1; epoll_ctl(ep, EPOLL_CTL_DEL, cl[i].fd, NULL); }
 }
 
@@ -146,19 +107,10 @@ static int digits(const char *p, int k, int64_t *v) {
 }
 
 static void slow_line(int i, char *p, int len) {
-    if (len && p[len - 1] == '\r') len--;
-    char *q = p;
-    if (len && *q == ':') { char *sp = memchr(q, ' ', len); if (!sp) goto other; q = sp + 1; }
-    if (len - (q - p) >= 4 && !memcmp(q, "PING", 4)) {
-        char pong[600]; int k = len - (int)(q - p) - 4; if (k > 500) k = 500;
-        memcpy(pong, "PONG", 4); memcpy(pong + 4, q + 4, k); memcpy(pong + 4 + k, "\r\n", 2);
-        put(i, pong, 4 + k + 2);
-        return;
-    }
-other:
-    odd++;
-    int k = len < (int)sizeof cl[i].last - 1 ? len : (int)sizeof cl[i].last - 1;
-    memcpy(cl[i].last, p, k); cl[i].last[k] = 0;
+    char pong[600];
+    int k = other_line(p, len, pong, cl[i].last);
+    if (k) put(i, pong, k);
+    else odd++;
 }
 
 static void readable(int i) {
@@ -172,13 +124,7 @@ static void readable(int i) {
     ssize_t r = recvmsg(c->fd, &mh, 0);
     if (r < 0) { if (errno != EAGAIN && errno != EINTR) fail(i, strerror(errno)); return; }
     if (r == 0) { fail(i, "server closed the connection"); return; }
-    int64_t t = wall_ns();
-    if (kernel_stamp)
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
-                struct timespec ts; memcpy(&ts, CMSG_DATA(cm), sizeof ts);
-                t = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-            }
+    int64_t t = kernel_stamp ? recv_stamp(&mh, wall_ns()) : wall_ns();
     char *p = base, *end = base + c->taillen + r;
     int L = c->linelen, o = c->off;
     uint64_t e = c->exp, k = 0;
@@ -222,15 +168,6 @@ static void poll_events(int timeout_ms) {
 
 static uint64_t sum_seq(void) { uint64_t s = 0; for (int i = 0; i < n; i++) s += cl[i].seq; return s; }
 static uint64_t sum_got(void) { uint64_t s = 0; for (int i = 0; i < n; i++) s += cl[i].got; return s; }
-static int cmp64(const void *a, const void *b) { int64_t x = *(const int64_t *)a, y = *(const int64_t *)b; return (x > y) - (x < y); }
-static double pct(double p) {
-    if (!nlat) return -1;
-    long k = (long)(p / 100.0 * nlat + 0.5 + 0.5) - 1;   /* nearest rank, as loadgen.py */
-    if (k < 0) k = 0;
-    if (k > (long)nlat - 1) k = nlat - 1;
-    return lat[k] / 1e6;
-}
-
 int main(int argc, char **argv) {
     if (argc != 14) { fprintf(stderr, "usage: see the head of chatgen.c\n"); return 2; }
     n = atoi(argv[1]);
@@ -312,7 +249,7 @@ int main(int argc, char **argv) {
         while (!failure[0] && sum_got() < sent_end && mono() < deadline) poll_events(20);
         uint64_t got_all = sum_got();
         qsort(lat, nlat, sizeof *lat, cmp64);
-        double p50 = pct(50), p99 = pct(99), mx = nlat ? lat[nlat - 1] / 1e6 : -1;
+        double p50 = pct_ms(lat, nlat, 50), p99 = pct_ms(lat, nlat, 99), mx = nlat ? lat[nlat - 1] / 1e6 : -1;
         uint64_t lost = sent_end - got_all;
         why[0] = 0;
         if (failure[0]) snprintf(why + strlen(why), sizeof why - strlen(why), "failed: %s; ", failure);

@@ -1050,72 +1050,124 @@ def bench_latency(args, run: Run) -> dict:
         chan, mem, sender = setup_channel(net, run, members, args.concurrency, *placement(args))
         marker = b"SYNC-" + chan[1:].encode()
         sync_members(net, chan, sender, mem, marker)
-
-        lat: list[int] = []
-        ulat: list[int] = []
-        got = [0] * members
-        bad = {"n": 0}
-        for i, c in enumerate(mem):
-            net.readers[c.fd] = make_latency_reader(net, c, lat, ulat, got, i, bad)
-
-        pad = payload_pad(args.size, 22)
-        head = b"PRIVMSG " + chan.encode() + b" :"
-        interval = 1.0 / rate
-        total_msgs = args.messages or int(round(args.duration * rate))
-        meter = CpuMeter(args.pid)
-        t0 = now()
-        sent = 0
-        while sent < total_msgs:
-            t_next = t0 + sent * interval
-            t = now()
-            if t >= t_next:
-                net.send(sender, b"%s%d %d%s\r\n" % (head, sent, wall_ns(), pad))
-                sent += 1
-                continue
-            net.poll(min(t_next - t, 0.05))
-        cpu = meter.result()
-        expect = sent
-        try:
-            net.wait(lambda: min(got) >= expect,
-                     lambda: f"draining: slowest member has {min(got)} of {expect} messages",
-                     timeout=min(args.timeout, 10.0))
-        except BenchError as e:
-            if net.failure is not None:
-                raise
-            say(f"  WARNING: {e}")
-        kernel_ts = lat != ulat
-        lat.sort()
-        ulat.sort()
-        ms = [v / 1e6 for v in (percentile(lat, 50), percentile(lat, 90), percentile(lat, 99),
-                                percentile(lat, 99.9), lat[-1] if lat else float("nan"))]
-        res = {
-            "members": members,
-            **placement_info(args),
-            "rate": rate,
-            "messages_sent": sent,
-            "deliveries": len(lat),
-            "p50_ms": round(ms[0], 3),
-            "p90_ms": round(ms[1], 3),
-            "p99_ms": round(ms[2], 3),
-            "p999_ms": round(ms[3], 3),
-            "max_ms": round(ms[4], 3),
-            "mean_ms": round(sum(lat) / len(lat) / 1e6, 3) if lat else None,
-            "out_of_order": bad["n"],
-            "lost": sent * members - len(lat),
-            "receive_stamp": "kernel SO_TIMESTAMPNS" if kernel_ts else "userspace",
-            "user_p50_ms": round(percentile(ulat, 50) / 1e6, 3),
-            "user_p99_ms": round(percentile(ulat, 99) / 1e6, 3),
-        }
-        res.update(cpu)
+        if (args.engine or ("python" if args.tls else "c")) == "c":
+            res = latency_c(args, net, chan, sender, mem)
+        else:
+            res = latency_python(args, net, chan, sender, mem)
+        say(f"  {res['deliveries']} deliveries of {res['messages_sent']} messages; latency ms "
+            f"p50 {res['p50_ms']} p90 {res['p90_ms']} p99 {res['p99_ms']} p99.9 {res['p999_ms']} "
+            f"max {res['max_ms']} ({res['receive_stamp']}; as read by the generator: p50 "
+            f"{res['user_p50_ms']} p99 {res['user_p99_ms']}); cpu {res['cpu']}")
+        warn_generator_bound(res["cpu"])
+        res.update(res.pop("cpu"))
         res.update(net.tls_handshake_ms)
-        warn_generator_bound(cpu)
-        say(f"  {len(lat)} deliveries of {sent} messages; latency ms p50 {ms[0]:.3f} "
-            f"p90 {ms[1]:.3f} p99 {ms[2]:.3f} p99.9 {ms[3]:.3f} max {ms[4]:.3f} "
-            f"({res['receive_stamp']}; as read by the generator: p50 {res['user_p50_ms']} "
-            f"p99 {res['user_p99_ms']}); cpu {cpu}")
         return res
     finally:
         net.quit_all()
+
+
+def latency_c(args, net: Net, chan: str, sender: Client, mem: list) -> dict:
+    """Hand the synced sockets to tools/latgen.c, which sends on a timer and reads
+    every member (kernel receive stamps), and return its figures."""
+    if net.tls is not None:
+        raise BenchError("latency: --tls needs --engine python (the C engine speaks plain TCP only)")
+    total_msgs = args.messages or int(round(args.duration * args.rate))
+    exe = c_engine("latgen", "latency")
+    pad = len(payload_pad(args.size, 22))
+    argv = [exe, str(len(mem)), repr(float(args.rate)), str(total_msgs), repr(min(args.timeout, 10.0)),
+            str(pad), chan]
+    spec = f"{sender.fd}\n" + "".join(f"{c.fd}\n" for c in mem)
+    meter = CpuMeter(args.pid)
+    limit = total_msgs / args.rate + min(args.timeout, 10.0) + 30
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            pass_fds=[sender.fd] + [c.fd for c in mem])
+    try:
+        out, _ = proc.communicate(spec.encode(), timeout=limit)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"latency: the C engine did not finish in {limit:.0f}s") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+    cpu = meter.result()
+    if proc.returncode:
+        raise BenchError(f"latency: the C engine {exe} exited with status {proc.returncode}")
+    done = [line for line in out.decode().splitlines() if line.startswith("DONE ")]
+    if not done:
+        raise BenchError("latency: the C engine printed no result")
+    r = json.loads(done[-1][5:])
+    if "failure" in r:
+        raise BenchError(f"latency: {r['failure']}")
+    if r["lost"]:
+        say(f"  WARNING: {r['lost']} deliveries missing after the drain")
+    if r["timer_behind"]:
+        say(f"  note: the C engine sent {r['timer_behind']} messages late (a timer tick was missed)")
+    cpu["generator_cpu"] = r.pop("generator_cpu")
+    cpu["generator_runq_wait_ms_per_s"] = r.pop("generator_runq_wait_ms_per_s")
+    return {"members": len(mem), **placement_info(args), "rate": args.rate, **r,
+            "receive_stamp": "kernel SO_TIMESTAMPNS", "cpu": cpu}
+
+
+def latency_python(args, net: Net, chan: str, sender: Client, mem: list) -> dict:
+    """The latency run in this process (any transport, TLS included)."""
+    members = len(mem)
+    rate = args.rate
+    lat: list[int] = []
+    ulat: list[int] = []
+    got = [0] * members
+    bad = {"n": 0}
+    for i, c in enumerate(mem):
+        net.readers[c.fd] = make_latency_reader(net, c, lat, ulat, got, i, bad)
+
+    pad = payload_pad(args.size, 22)
+    head = b"PRIVMSG " + chan.encode() + b" :"
+    interval = 1.0 / rate
+    total_msgs = args.messages or int(round(args.duration * rate))
+    meter = CpuMeter(args.pid)
+    t0 = now()
+    sent = 0
+    while sent < total_msgs:
+        t_next = t0 + sent * interval
+        t = now()
+        if t >= t_next:
+            net.send(sender, b"%s%d %d%s\r\n" % (head, sent, wall_ns(), pad))
+            sent += 1
+            continue
+        net.poll(min(t_next - t, 0.05))
+    cpu = meter.result()
+    expect = sent
+    try:
+        net.wait(lambda: min(got) >= expect,
+                 lambda: f"draining: slowest member has {min(got)} of {expect} messages",
+                 timeout=min(args.timeout, 10.0))
+    except BenchError as e:
+        if net.failure is not None:
+            raise
+        say(f"  WARNING: {e}")
+    kernel_ts = lat != ulat
+    lat.sort()
+    ulat.sort()
+    ms = [v / 1e6 for v in (percentile(lat, 50), percentile(lat, 90), percentile(lat, 99),
+                            percentile(lat, 99.9), lat[-1] if lat else float("nan"))]
+    return {
+        "members": members,
+        **placement_info(args),
+        "rate": rate,
+        "messages_sent": sent,
+        "deliveries": len(lat),
+        "p50_ms": round(ms[0], 3),
+        "p90_ms": round(ms[1], 3),
+        "p99_ms": round(ms[2], 3),
+        "p999_ms": round(ms[3], 3),
+        "max_ms": round(ms[4], 3),
+        "mean_ms": round(sum(lat) / len(lat) / 1e6, 3) if lat else None,
+        "out_of_order": bad["n"],
+        "lost": sent * members - len(lat),
+        "receive_stamp": "kernel SO_TIMESTAMPNS" if kernel_ts else "userspace",
+        "user_p50_ms": round(percentile(ulat, 50) / 1e6, 3),
+        "user_p99_ms": round(percentile(ulat, 99) / 1e6, 3),
+        "cpu": cpu,
+    }
 
 
 def make_latency_reader(net: Net, c: Client, lat: list, ulat: list, got: list, i: int, bad: dict):
@@ -1433,7 +1485,7 @@ class Chat:
         """Hand the synced sockets to tools/chatgen.c (compiled on first use) and
         yield its per-step results; the sockets come back to this process after."""
         args = self.args
-        exe = chatgen_binary()
+        exe = c_engine("chatgen", "chat")
         spec = "".join(f"{c.fd} {self.linelen[i]} {self.offset[i]} {self.heads[i].split(b' ')[1].decode()}\n"
                        for i, c in enumerate(self.clients))
         pad = len(payload_pad(args.size, 29))
@@ -1619,16 +1671,20 @@ class Chat:
         return res
 
 
-def chatgen_binary() -> str:
-    """Path of the compiled tools/chatgen.c: /tmp/loadgen-chatgen-<hash of the
-    source>, built with gcc -O2 on first use."""
-    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "chatgen.c")
+def c_engine(name: str, mode: str) -> str:
+    """Path of the compiled tools/<name>.c: /tmp/loadgen-<name>-<hash of the source and
+    of tools/gen_common.h>, built with gcc -O2 on first use (`mode` names the loadgen
+    mode in errors)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    src = os.path.join(here, f"{name}.c")
     try:
-        with open(src, "rb") as f:
-            code = f.read()
+        code = b""
+        for path in (src, os.path.join(here, "gen_common.h")):
+            with open(path, "rb") as f:
+                code += f.read()
     except OSError as e:
-        raise BenchError(f"chat: cannot read {src}: {e}") from None
-    exe = f"/tmp/loadgen-chatgen-{hashlib.sha1(code).hexdigest()[:12]}"
+        raise BenchError(f"{mode}: cannot read {src}: {e}") from None
+    exe = f"/tmp/loadgen-{name}-{hashlib.sha1(code).hexdigest()[:12]}"
     if os.access(exe, os.X_OK):
         return exe
     cc = os.environ.get("CC", "gcc")
@@ -1636,9 +1692,9 @@ def chatgen_binary() -> str:
     try:
         out = subprocess.run([cc, "-O2", "-o", tmp, src], capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as e:
-        raise BenchError(f"chat: cannot compile {src} with {cc} ({e}); use --engine python") from None
+        raise BenchError(f"{mode}: cannot compile {src} with {cc} ({e}); use --engine python") from None
     if out.returncode:
-        raise BenchError(f"chat: {cc} failed on {src}: {out.stderr.strip()[:500]}")
+        raise BenchError(f"{mode}: {cc} failed on {src}: {out.stderr.strip()[:500]}")
     os.replace(tmp, exe)
     return exe
 
@@ -1787,6 +1843,10 @@ def build_parser() -> argparse.ArgumentParser:
     lt = sub.add_parser("latency", parents=[common, traffic], help="delivery latency at a fixed rate")
     lt.add_argument("--members", type=int, default=1000)
     lt.add_argument("--rate", type=float, default=100.0, help="messages per second (default 100)")
+    lt.add_argument("--engine", choices=("c", "python"), default=None,
+                    help="c: after setup in Python, tools/latgen.c (built with gcc into /tmp on "
+                         "first use) sends and reads; python: this process (default c, python "
+                         "with --tls)")
 
     r = sub.add_parser("register", parents=[common], help="registrations/s")
     r.add_argument("--clients", type=int, default=2000)
@@ -1835,6 +1895,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--warmup", type=float, default=1.0, help="fanout: seconds not counted (default 1)")
     a.add_argument("--latency-members", type=int, default=1000, help="latency: members (default 1000)")
     a.add_argument("--rate", type=float, default=100.0, help="latency: messages/s (default 100)")
+    a.add_argument("--engine", choices=("c", "python"), default=None,
+                   help="latency: the engine, as in the latency mode (default c, python with --tls)")
     a.add_argument("--reg-clients", type=int, default=2000, help="register: clients (default 2000)")
     a.add_argument("--mem-clients", type=int, default=10000, help="memory: clients (default 10000)")
     a.add_argument("--mem-channels", type=int, default=1000, help="memory: channels (default 1000)")

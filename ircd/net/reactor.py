@@ -59,6 +59,27 @@ class Reactor:
         if self.connections.get(conn.fd) is conn:
             del self.connections[conn.fd]
 
+    def _handle(self, events) -> None:
+        connections = self.connections
+        for fd, mask in events:
+            conn = connections.get(fd)
+            if conn is None:
+                continue
+            try:
+                if mask & EPOLLOUT:
+                    conn.writable()
+                if mask & READ_EVENTS and not conn.closing:
+                    conn.readable()
+            except Exception:  # a bug in one connection must not stop the rest
+                log.exception("connection %s:%s failed", conn.ip, conn.port)
+                conn.finish()
+
+    def _handle_more(self) -> None:
+        """Mid-flush: handle what became ready meanwhile (see Flusher.flush)."""
+        events = self.epoll.poll(0, MAX_EVENTS)
+        if events:
+            self._handle(events)
+
     async def run(self) -> None:
         epoll = self.epoll
         connections = self.connections
@@ -71,21 +92,10 @@ class Reactor:
                     continue
                 flusher.in_pass = True      # (writes wait for the flush at the end)
                 try:
-                    for fd, mask in events:
-                        conn = connections.get(fd)
-                        if conn is None:
-                            continue
-                        try:
-                            if mask & EPOLLOUT:
-                                conn.writable()
-                            if mask & READ_EVENTS and not conn.closing:
-                                conn.readable()
-                        except Exception:  # a bug in one connection must not stop the rest
-                            log.exception("connection %s:%s failed", conn.ip, conn.port)
-                            conn.finish()
+                    self._handle(events)
+                    flusher.flush(self._handle_more)
                 finally:
                     flusher.in_pass = False
-                flusher.flush()
                 if len(events) < BUSY_PASS:
                     await wait_readable(epoll)  # quiet: wait for the next input
                 else:
