@@ -27,6 +27,7 @@ class Link:
     def __init__(self, server, conn, handshake: Handshake, outgoing: str | None, now: float):
         self.server = server
         self.conn = conn
+        conn.in_channels = False          # (frames never share a channel's Pieces)
         self.handshake = handshake
         self.decoder = codec.Decoder()
         self.outgoing = outgoing          # the [[link]] name we connected to, or None

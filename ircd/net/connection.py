@@ -74,7 +74,7 @@ class Connection:
                  "sendq", "events", "blocked", "closing", "dead", "finished", "protocol",
                  "tls", "tls_in", "tls_out", "unsent", "handshaking", "on_ready",
                  "closed_event", "lines_in", "bytes_in", "lines_out", "bytes_out",
-                 "__weakref__")
+                 "in_channels", "__weakref__")
 
     def __init__(self, reactor, sock, ip: str, port: int, sendq: int, tls_context=None,
                  server_side: bool = True, server_hostname: str | None = None):
@@ -98,6 +98,9 @@ class Connection:
         self.protocol = None
         self.on_ready = None          # called once the TLS handshake is done
         self.closed_event = None      # a trio.Event set when finished (for tasks awaiting it)
+        # may be among a channel's recipients, i.e. hold its shared Pieces (a server link
+        # is not: its writes leave the channels' pieces open)
+        self.in_channels = True
         # traffic counters for STATS l: lines counted as they are taken from the queue,
         # bytes as written
         self.lines_in = self.bytes_in = self.lines_out = self.bytes_out = 0
@@ -131,7 +134,8 @@ class Connection:
             return
         out = self.out
         flusher = self.flusher
-        flusher.writes += 1              # (a channel's queued pieces are closed)
+        if self.in_channels:
+            flusher.writes += 1          # (a channel's queued pieces are closed)
         if not out:
             flusher.mark(self)
         out.append(data)
@@ -148,8 +152,9 @@ class Connection:
         `datas`: its bytes for each) but `skip`'s: the hot path of a channel message.
 
         Each connection gets one Piece per group; while nothing else has been written
-        anywhere since (`Flusher.writes`), the channel's next message from the same
-        sender is added to the pieces already queued, once, not to each connection.
+        to any connection that may hold pieces (`Flusher.writes`; a server link's
+        frames do not count), the channel's next message from the same sender is added
+        to the pieces already queued, once, not to each connection.
         `state` ([pieces, writes, skip]) is the channel's. A small channel (under
         PIECE_MIN connections) gets its bytes queued directly: a Piece costs more than
         it saves there."""
