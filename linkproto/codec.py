@@ -9,6 +9,8 @@ and raises FrameError naming the problem; nothing else escapes the decoder.
 
 from __future__ import annotations
 
+import operator
+
 import attrs
 import msgpack
 
@@ -63,28 +65,44 @@ _SPECS = {cls: _field_specs(cls) for cls in _CODES}
 
 # -- encoding ---------------------------------------------------------------------------
 
+def _getter(cls):
+    """The class's field values as a tuple, in field order (one C call per frame)."""
+    names = [name for name, _ in _SPECS[cls]]
+    if not names:
+        return lambda obj: ()
+    if len(names) == 1:
+        name = names[0]
+        return lambda obj: (getattr(obj, name),)
+    return operator.attrgetter(*names)
+
+
+_GETTERS = {cls: _getter(cls) for cls in _CODES}
 def _default(obj):
+    """A stamp or a nested change, as the extension object msgpack writes for it."""
     if type(obj) is Stamp:
-        return msgpack.ExtType(_EXT_STAMP, msgpack.packb((obj.t, obj.sid)))
+        return msgpack.ExtType(_EXT_STAMP, _pack_stamp((obj.t, obj.sid)))
     code = _CODES.get(type(obj))
     if code is not None:
-        return msgpack.ExtType(_EXT_NESTED, _pack_fields(obj, code))
+        return msgpack.ExtType(_EXT_NESTED, msgpack.packb([code, *_GETTERS[type(obj)](obj)],
+                                                          default=_default))
     raise TypeError(f"cannot encode {obj!r}")
 
 
-def _pack_fields(obj, code: int) -> bytes:
-    return msgpack.packb([code, *(getattr(obj, name) for name, _ in _SPECS[type(obj)])],
-                         default=_default)
+# Reused packers: making one per frame (msgpack.packb) cost more than packing. A nested
+# change is packed while the frame's packer is in use, so it gets msgpack.packb.
+_pack_frame = msgpack.Packer(default=_default).pack
+_pack_stamp = msgpack.Packer().pack
 
 
 def encode(frame) -> bytes:
     """One frame as bytes."""
-    code = _CODES.get(type(frame))
-    if code is None or type(frame) in _NESTED:
+    kind = type(frame)
+    code = _CODES.get(kind)
+    if code is None or kind in _NESTED:
         raise TypeError(f"not a frame: {frame!r}")
-    data = _pack_fields(frame, code)
+    data = _pack_frame([code, *_GETTERS[kind](frame)])
     if len(data) > MAX_FRAME_BYTES:
-        raise FrameError(f"{type(frame).__name__} frame of {len(data)} bytes is larger than "
+        raise FrameError(f"{kind.__name__} frame of {len(data)} bytes is larger than "
                          f"the {MAX_FRAME_BYTES}-byte limit")
     return data
 
@@ -141,6 +159,40 @@ def _tuples(value):
     return tuple(_tuples(v) for v in value) if type(value) is list else value
 
 
+def _bad_field(cls, name: str, spec: str, field) -> None:
+    raise FrameError(f"{cls.__name__}.{name}: expected {spec}, got {type(field).__name__}")
+
+
+def _builder(cls):
+    """A function from a frame's array to the checked object, generated once per class:
+    the checks _CHECKS describes, unrolled (decoding is on every link's hot path)."""
+    checks = _CHECKS[cls]
+    lines = [f"def build(value):",
+             f"    if len(value) != {len(checks) + 1}:",
+             f"        raise FrameError(f'{cls.__name__}: expected {len(checks)} fields, "
+             f"got {{len(value) - 1}}')"]
+    env = {"FrameError": FrameError, "_tuples": _tuples, "_check_items": _check_items,
+           "_bad_field": _bad_field, "cls": cls}
+    names = []
+    for i, (name, spec, kind, optional, holds) in enumerate(checks):
+        v = f"f{i}"
+        names.append(v)
+        env[f"k{i}"] = kind
+        lines.append(f"    {v} = value[{i + 1}]")
+        lines.append(f"    if type({v}) is list: {v} = _tuples({v})")
+        cond = f"type({v}) is not k{i}" + (f" and {v} is not None" if optional else "")
+        lines.append(f"    if {cond}: _bad_field(cls, {name!r}, {spec!r}, {v})")
+        if holds is not None:
+            test = f"{v} is not None and " if optional else ""
+            lines.append(f"    if {test}{v}: _check_items(cls, {name!r}, {holds!r}, {v})")
+    lines.append(f"    return cls({', '.join(names)})")
+    exec("\n".join(lines), env)
+    return env["build"]
+
+
+_BUILDERS = {cls: _builder(cls) for cls in _CODES}
+
+
 def _build(value, nested: bool = False):
     if type(value) is not list or not value or type(value[0]) is not int:
         raise FrameError(f"a frame must be an array starting with its type code, got "
@@ -148,20 +200,7 @@ def _build(value, nested: bool = False):
     cls = _CLASSES.get(value[0])
     if cls is None or (cls in _NESTED) != nested:
         raise FrameError(f"unknown {'change' if nested else 'frame'} type {value[0]}")
-    checks = _CHECKS[cls]
-    fields = value[1:]
-    if len(fields) != len(checks):
-        raise FrameError(f"{cls.__name__}: expected {len(checks)} fields, got {len(fields)}")
-    args = []
-    for (name, spec, kind, optional, holds), field in zip(checks, fields):
-        if type(field) is list:
-            field = _tuples(field)
-        if type(field) is not kind and not (optional and field is None):
-            raise FrameError(f"{cls.__name__}.{name}: expected {spec}, got {type(field).__name__}")
-        if holds is not None:
-            _check_items(cls, name, holds, field)
-        args.append(field)
-    return cls(*args)
+    return _BUILDERS[cls](value)
 
 
 class Decoder:
