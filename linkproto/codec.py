@@ -167,7 +167,7 @@ def _builder(cls):
     """A function from a frame's array to the checked object, generated once per class:
     the checks _CHECKS describes, unrolled (decoding is on every link's hot path)."""
     checks = _CHECKS[cls]
-    lines = [f"def build(value):",
+    lines = ["def build(value):",
              f"    if len(value) != {len(checks) + 1}:",
              f"        raise FrameError(f'{cls.__name__}: expected {len(checks)} fields, "
              f"got {{len(value) - 1}}')"]
