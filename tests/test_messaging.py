@@ -245,9 +245,8 @@ async def test_lines_from_one_read_arrive_in_order_whatever_their_targets(make_s
 
 
 def _blast(port: int, nick: str, channel: str, lines: list[str]) -> None:
-    """A client in its own thread: registers, joins, then sends `lines` one write each
-    with a short pause, so that they reach the server while it writes (os.write lets
-    this thread run)."""
+    """A client in its own thread: registers, joins, then sends `lines` one write each,
+    so that they reach the server while it writes (os.write lets this thread run)."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         f = sock.makefile("rb")
         sock.sendall(f"NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN {channel}\r\n".encode())
@@ -255,7 +254,7 @@ def _blast(port: int, nick: str, channel: str, lines: list[str]) -> None:
             pass
         for line in lines:
             sock.sendall(line.encode() + b"\r\n")
-            time.sleep(0.0002)
+            time.sleep(0)
         sock.sendall(b"QUIT :done\r\n")
         while f.readline():
             pass
@@ -266,7 +265,7 @@ async def test_input_that_arrives_while_a_fan_out_is_written_keeps_each_senders_
     FLUSH_CHUNK connections) and adds its output to the writes not yet made: every
     member still gets every line of each sender, once and in the order sent."""
     server = await make_server(limits={"flood_control": False, "max_connections_per_ip": 0})
-    members = await in_channel(server, "#mid", *(f"midle{i}" for i in range(60)))
+    members = await in_channel(server, "#mid", *(f"midle{i}" for i in range(100)))
     want = {nick: [f"{nick}-{i}" for i in range(200)] for nick in ("mann", "mben")}
     async with trio.open_nursery() as nursery:
         for nick, texts in want.items():

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 MAX_EVENTS = 1024            # ready sockets handled per pass; the rest wait one round
 BUSY_PASS = 16               # a pass this full suggests more input is already waiting
+FAN_OUT = 8                  # dirty connections per handled event that make a pass a fan-out
+MORE_EVENTS = 16             # ready sockets handled mid-flush at a time (Flusher.flush)
 EPOLLIN = select.EPOLLIN
 EPOLLOUT = select.EPOLLOUT
 READ_EVENTS = EPOLLIN | select.EPOLLERR | select.EPOLLHUP
@@ -76,7 +78,7 @@ class Reactor:
 
     def _handle_more(self) -> None:
         """Mid-flush: handle what became ready meanwhile (see Flusher.flush)."""
-        events = self.epoll.poll(0, MAX_EVENTS)
+        events = self.epoll.poll(0, MORE_EVENTS)
         if events:
             self._handle(events)
 
@@ -93,7 +95,11 @@ class Reactor:
                 flusher.in_pass = True      # (writes wait for the flush at the end)
                 try:
                     self._handle(events)
-                    flusher.flush(self._handle_more)
+                    # a fan-out (much more to write than was read): look for new input
+                    # while writing it; for many small conversations it would only delay
+                    # the writes that are due
+                    fan_out = len(flusher.dirty) >= FAN_OUT * len(events)
+                    flusher.flush(self._handle_more if fan_out else None)
                 finally:
                     flusher.in_pass = False
                 if len(events) < BUSY_PASS:
