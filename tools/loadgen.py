@@ -5,7 +5,8 @@ Modes (see tools/README.rst):
 
   fanout    one sender, a channel of N receiving members; deliveries/s with at
             most --window messages in flight, counted by the slowest receiver.
-  latency   one sender at --rate messages/s to N members; p50/p99 delivery latency.
+  latency   one sender at --rate messages/s to N members; p50/p99 delivery latency
+            (C engine by default: tools/latgen.c, compiled into /tmp on first use).
   register  --clients clients registering, --concurrency of them at once.
   memory    --clients idle clients each in --per-client of --channels channels;
             server RSS growth per client (needs --pid of the server).
@@ -23,8 +24,8 @@ parse every line.  Every phase is bounded by a stall timeout
 
 With --tls every client speaks TLS (certificate not checked): the handshake is
 driven from the same epoll loop, and each readable event decrypts every record
-the TLS object can (until SSLWantReadError) before the data is used.  chat's C
-engine cannot; chat --tls needs --engine python.
+the TLS object can (until SSLWantReadError) before the data is used.  The C
+engines cannot; chat --tls needs --engine python, and latency --tls uses it.
 
 Human-readable lines go to stdout as the run goes; the last line of stdout is
 one JSON object with the figures.
