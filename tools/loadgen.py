@@ -539,6 +539,21 @@ class Net:
             return None
         return bytes(RVIEW[:n])
 
+    def read_into(self, c: Client, call):
+        """What `call` (c's recv_into or recvmsg_into, of a shared buffer) returned, or
+        None: nothing to read, or the connection failed or ended (and is closed)."""
+        try:
+            got = call()
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as e:
+            self.fail(c, f"recv failed: {e}")
+            return None
+        if not (got[0] if type(got) is tuple else got):
+            self.eof(c)
+            return None
+        return got
+
     def read_lines(self, c: Client) -> None:
         """Generic line-mode reader: answers PING, hands other lines to c.on_line."""
         if self.tls is not None:
@@ -993,6 +1008,9 @@ def make_count_reader(net: Net, c: Client, counts: list, i: int, size: int):
     recv_into = c.sock.recv_into
     buf = RBUF
 
+    def fill() -> int:
+        return recv_into(buf)
+
     def slow(data) -> None:
         lines = data.split(b"\n")
         c.tail = bytes(lines.pop())
@@ -1024,18 +1042,12 @@ def make_count_reader(net: Net, c: Client, counts: list, i: int, size: int):
             return
         slow(tail + buf[:n])
 
+    read_into = net.read_into
+
     def reader() -> None:
-        try:
-            n = recv_into(buf)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as e:
-            net.fail(c, f"recv failed: {e}")
-            return
-        if not n:
-            net.eof(c)
-            return
-        chunk(n)
+        n = read_into(c, fill)
+        if n:
+            chunk(n)
 
     # (chunk() keeps a line that a TLS record split in c.tail)
     return tls_reader_for(net, c, chunk) if net.tls is not None else reader
@@ -1219,18 +1231,17 @@ def make_latency_reader(net: Net, c: Client, lat: list, ulat: list, got: list, i
             uappend(tu - ts)
         net.progress += 1
 
+    read_into = net.read_into
+
+    def fill():
+        return recvmsg_into(bufs, CMSG_TS_SPACE)
+
     def reader() -> None:
-        try:
-            n, anc, _, _ = recvmsg_into(bufs, CMSG_TS_SPACE)
-        except (BlockingIOError, InterruptedError):
+        got = read_into(c, fill)
+        if got is None:
             return
-        except OSError as e:
-            net.fail(c, f"recv failed: {e}")
-            return
+        n, anc, _, _ = got
         tu = wall_ns()
-        if not n:
-            net.eof(c)
-            return
         tk = tu
         for level, typ, data in anc:
             if level == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS and len(data) >= TIMESPEC.size:
@@ -1456,20 +1467,16 @@ class Chat:
             got[i] += k
             net.progress += 1
 
+        read_into = net.read_into
+
+        def fill():
+            return recvmsg_into(bufs, CMSG_TS_SPACE) if kernel else recv_into(buf)
+
         def reader() -> None:
-            try:
-                if kernel:
-                    n, anc, _, _ = recvmsg_into(bufs, CMSG_TS_SPACE)
-                else:
-                    n = recv_into(buf)
-            except (BlockingIOError, InterruptedError):
+            got = read_into(c, fill)
+            if got is None:
                 return
-            except OSError as e:
-                net.fail(c, f"recv failed: {e}")
-                return
-            if not n:
-                net.eof(c)
-                return
+            n, anc = (got[0], got[1]) if kernel else (got, None)
             t = wall_ns()
             if kernel and anc:
                 sec, nsec = unpack(anc[0][2][:16])
