@@ -1,8 +1,9 @@
-/* What tools/chatgen.c and tools/latgen.c share: clocks, CPU and run-queue figures,
+/* What tools/chatgen.c, tools/fangen.c and tools/latgen.c share: clocks, CPU and run-queue figures,
  * percentiles, receive stamps, PING answers and the failure message. Header-only:
  * each engine is one `gcc -O2` of its .c file (loadgen.py's c_engine). */
 #ifndef GEN_COMMON_H
 #define GEN_COMMON_H
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,15 @@ static inline int64_t recv_stamp(struct msghdr *mh, int64_t otherwise) {
             return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
         }
     return otherwise;
+}
+
+/* One whole write of a small piece (a PONG, a latency message): NULL, or why not.
+ * A full socket buffer for one means something is wrong. */
+static inline const char *send_whole(int fd, const char *d, size_t k) {
+    ssize_t w = send(fd, d, k, MSG_NOSIGNAL);
+    if (w < 0) return strerror(errno);
+    if ((size_t)w < k) return "the socket's send buffer is full";
+    return NULL;
 }
 
 /* A line that is not a benchmark message: the PONG to write into `pong` (600 bytes)

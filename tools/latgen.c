@@ -54,13 +54,10 @@ static void fail(int i, const char *why) {
     if (!m[i].closed) { m[i].closed = 1; epoll_ctl(ep, EPOLL_CTL_DEL, m[i].fd, NULL); }
 }
 
-/* One whole write or a failure: the sender writes 100-odd bytes at a time and a
- * PONG is rarer still, so a full socket buffer means something is wrong. */
+/* The sender's messages (100-odd bytes at a time) and PONGs: whole, or a failure. */
 static void put(int i, const char *d, size_t k) {
-    if (m[i].closed) return;
-    ssize_t w = send(m[i].fd, d, k, MSG_NOSIGNAL);
-    if (w < 0) fail(i, strerror(errno));
-    else if ((size_t)w < k) fail(i, "the socket's send buffer is full");
+    const char *why = m[i].closed ? NULL : send_whole(m[i].fd, d, k);
+    if (why) fail(i, why);
 }
 
 /* The number at p (digits up to a space or the end), or -1. */

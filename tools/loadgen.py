@@ -4,7 +4,8 @@
 Modes (see tools/README.rst):
 
   fanout    one sender, a channel of N receiving members; deliveries/s with at
-            most --window messages in flight, counted by the slowest receiver.
+            most --window messages in flight, counted by the slowest receiver
+            (C engine by default: tools/fangen.c, compiled into /tmp on first use).
   latency   one sender at --rate messages/s to N members; p50/p99 delivery latency
             (C engine by default: tools/latgen.c, compiled into /tmp on first use).
   register  --clients clients registering, --concurrency of them at once.
@@ -25,7 +26,8 @@ parse every line.  Every phase is bounded by a stall timeout
 With --tls every client speaks TLS (certificate not checked): the handshake is
 driven from the same epoll loop, and each readable event decrypts every record
 the TLS object can (until SSLWantReadError) before the data is used.  The C
-engines cannot; chat --tls needs --engine python, and latency --tls uses it.
+engines cannot; chat --tls needs --engine python, and fanout --tls and
+latency --tls use it.
 
 Human-readable lines go to stdout as the run goes; the last line of stdout is
 one JSON object with the figures.
@@ -48,6 +50,7 @@ import ssl
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 RECV_BUF = 256 * 1024
@@ -907,90 +910,159 @@ def bench_fanout(args, run: Run, members: int) -> dict:
         lengths: dict = {}
         sync_members(net, chan, sender, mem, marker, lengths)
 
-        # Switch members to the counting reader.
-        counts = [0] * members
-        for i, c in enumerate(mem):
-            # Anything already buffered after the marker was consumed in line mode;
-            # a partial line left in inbuf is counted when its newline arrives.
-            c.tail = c.inbuf
-            c.inbuf = b""
-            net.readers[c.fd] = make_count_reader(net, c, counts, i, lengths[c.fd])
-
-        head = b"PRIVMSG " + chan.encode() + b" :"
-        window = args.window
-        limit = args.messages or 0
-        sent = 0
-        cur_min = 0
-        slow = 0
-        meter = CpuMeter(args.pid)
-        t0 = now()
-        t_end = t0 + args.duration
-        t_warm = t0 + min(args.warmup, args.duration / 2)
-        warm_recv = None
-        t_warm_actual = t0
-        poll = net.poll
-        send = net.send
-        last_progress_t = t0
-        last_mark = (0, 0)
-        while True:
-            t = now()
-            if warm_recv is None and t >= t_warm:
-                warm_recv = sum(counts)
-                t_warm_actual = t
-            if t >= t_end or (limit and sent >= limit):
-                break
-            if sent - cur_min >= window and counts[slow] > cur_min:
-                cur_min = min(counts)
-                slow = counts.index(cur_min)
-            room = window - (sent - cur_min)
-            if limit:
-                room = min(room, limit - sent)
-            if room > 0 and not sender.out:
-                ts = perf_ns()
-                send(sender, b"".join([b"%s%09d %019d%s\r\n" % (head, s, ts, pad)
-                                       for s in range(sent, sent + room)]))
-                sent += room
-                poll(0)
-            else:
-                poll(0.01)
-            if (sent, cur_min) != last_mark:
-                last_mark = (sent, cur_min)
-                last_progress_t = t
-            elif t - last_progress_t > args.timeout:
-                raise BenchError(f"fanout: the slowest member received nothing for {args.timeout:g}s "
-                                 f"(sent {sent}, slowest member has {cur_min})")
-        t_stop = now()
-        stop_recv = sum(counts)
-        cpu = meter.result()
-        # Drain: wait until every member has every message (bounded).
-        net.wait(lambda: min(counts) >= sent,
-                 lambda: f"draining: slowest member has {min(counts)} of {sent} messages",
-                 timeout=min(args.timeout, 10.0))
-        t_drain = now()
-        total = sum(counts)
-        if warm_recv is None or t_stop - t_warm_actual < 0.5:
-            rate = total / max(t_drain - t0, 1e-9)
+        if (args.engine or ("python" if args.tls else "c")) == "c":
+            r, cpu = fanout_c(args, net, chan, sender, mem, lengths, pad)
         else:
-            rate = (stop_recv - warm_recv) / (t_stop - t_warm_actual)
+            r, cpu = fanout_python(args, net, chan, sender, mem, lengths, pad)
+        sent, total, rate = r["messages_sent"], r["deliveries"], r["deliveries_per_s"]
         res = {
             "members": members,
             **placement_info(args),
-            "window": window,
+            "window": args.window,
+            "engine": r["engine"],
             "messages_sent": sent,
             "deliveries": total,
-            "elapsed_s": round(t_drain - t0, 3),
+            "elapsed_s": r["elapsed_s"],
             "deliveries_per_s": round(rate),
-            "deliveries_per_s_overall": round(total / max(t_drain - t0, 1e-9)),
+            "deliveries_per_s_overall": r["deliveries_per_s_overall"],
             "messages_per_s": round(rate / members, 1),
         }
         res.update(cpu)
         res.update(net.tls_handshake_ms)
         warn_generator_bound(cpu)
-        say(f"  sent {sent} messages, {total} deliveries in {t_drain - t0:.2f}s")
+        say(f"  sent {sent} messages, {total} deliveries in {r['elapsed_s']:.2f}s ({r['engine']} engine)")
         say(f"  => {rate:,.0f} deliveries/s ({rate / members:,.0f} messages/s); cpu {cpu}")
         return res
     finally:
         net.quit_all()
+
+
+def fanout_python(args, net: Net, chan: str, sender: Client, mem: list, lengths: dict,
+                  pad: bytes) -> tuple[dict, dict]:
+    """The fan-out run in this process (any transport, TLS included): the figures and
+    the CPU shares over the sending time."""
+    members = len(mem)
+    # Switch members to the counting reader.
+    counts = [0] * members
+    for i, c in enumerate(mem):
+        # Anything already buffered after the marker was consumed in line mode;
+        # a partial line left in inbuf is counted when its newline arrives.
+        c.tail = c.inbuf
+        c.inbuf = b""
+        net.readers[c.fd] = make_count_reader(net, c, counts, i, lengths[c.fd])
+
+    head = b"PRIVMSG " + chan.encode() + b" :"
+    window = args.window
+    limit = args.messages or 0
+    sent = 0
+    cur_min = 0
+    slow = 0
+    meter = CpuMeter(args.pid)
+    t0 = now()
+    t_end = t0 + args.duration
+    t_warm = t0 + min(args.warmup, args.duration / 2)
+    warm_recv = None
+    t_warm_actual = t0
+    poll = net.poll
+    send = net.send
+    last_progress_t = t0
+    last_mark = (0, 0)
+    while True:
+        t = now()
+        if warm_recv is None and t >= t_warm:
+            warm_recv = sum(counts)
+            t_warm_actual = t
+        if t >= t_end or (limit and sent >= limit):
+            break
+        if sent - cur_min >= window and counts[slow] > cur_min:
+            cur_min = min(counts)
+            slow = counts.index(cur_min)
+        room = window - (sent - cur_min)
+        if limit:
+            room = min(room, limit - sent)
+        if room > 0 and not sender.out:
+            ts = perf_ns()
+            send(sender, b"".join([b"%s%09d %019d%s\r\n" % (head, s, ts, pad)
+                                   for s in range(sent, sent + room)]))
+            sent += room
+            poll(0)
+        else:
+            poll(0.01)
+        if (sent, cur_min) != last_mark:
+            last_mark = (sent, cur_min)
+            last_progress_t = t
+        elif t - last_progress_t > args.timeout:
+            raise BenchError(f"fanout: the slowest member received nothing for {args.timeout:g}s "
+                             f"(sent {sent}, slowest member has {cur_min})")
+    t_stop = now()
+    stop_recv = sum(counts)
+    cpu = meter.result()
+    # Drain: wait until every member has every message (bounded).
+    net.wait(lambda: min(counts) >= sent,
+             lambda: f"draining: slowest member has {min(counts)} of {sent} messages",
+             timeout=min(args.timeout, 10.0))
+    t_drain = now()
+    total = sum(counts)
+    if warm_recv is None or t_stop - t_warm_actual < 0.5:
+        rate = total / max(t_drain - t0, 1e-9)
+    else:
+        rate = (stop_recv - warm_recv) / (t_stop - t_warm_actual)
+    return {"engine": "python", "messages_sent": sent, "deliveries": total,
+            "elapsed_s": round(t_drain - t0, 3), "deliveries_per_s": rate,
+            "deliveries_per_s_overall": round(total / max(t_drain - t0, 1e-9))}, cpu
+
+
+def fanout_c(args, net: Net, chan: str, sender: Client, mem: list, lengths: dict,
+             pad: bytes) -> tuple[dict, dict]:
+    """Hand the synced sockets to tools/fangen.c, which sends and counts, and return its
+    figures with the CPU shares read between its START and STOP lines."""
+    if net.tls is not None:
+        raise BenchError("fanout: --tls needs --engine python (the C engine speaks plain TCP only)")
+    for c in mem:
+        if c.inbuf:
+            raise BenchError("fanout: a member had a partial line buffered after the sync marker; "
+                             "use --engine python")
+    exe = c_engine("fangen", "fanout")
+    drain = min(args.timeout, 10.0)
+    argv = [exe, str(len(mem)), str(args.window), repr(float(args.duration)), repr(float(args.warmup)),
+            str(args.messages or 0), repr(float(args.timeout)), repr(drain), str(len(pad)), chan]
+    spec = f"{sender.fd}\n" + "".join(f"{c.fd} {lengths[c.fd]}\n" for c in mem)
+    limit = args.duration + args.timeout + drain + 30
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            pass_fds=[sender.fd] + [c.fd for c in mem])
+    meter = cpu = None
+    done = None
+    timer = threading.Timer(limit, proc.kill)
+    timer.start()
+    try:
+        proc.stdin.write(spec.encode())
+        proc.stdin.close()
+        for raw in proc.stdout:
+            line = raw.decode().strip()
+            if line == "START":
+                meter = CpuMeter(args.pid)
+            elif line == "STOP" and meter is not None:
+                cpu = meter.result()
+            elif line.startswith("DONE "):
+                done = json.loads(line[5:])
+        proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+    if proc.returncode:
+        raise BenchError(f"fanout: the C engine {exe} exited with status {proc.returncode}"
+                         + (f" (killed after {limit:.0f}s)" if proc.returncode < 0 else ""))
+    if done is None or cpu is None:
+        raise BenchError("fanout: the C engine printed no result")
+    if "failure" in done:
+        raise BenchError(f"fanout: {done['failure']}")
+    # The generator's CPU is the engine's own (this process only waited).
+    cpu["generator_cpu"] = done.pop("generator_cpu")
+    cpu["generator_runq_wait_ms_per_s"] = done.pop("generator_runq_wait_ms_per_s")
+    done.pop("missing", None)
+    return {"engine": "c", **done}, cpu
 
 
 def make_count_reader(net: Net, c: Client, counts: list, i: int, size: int):
@@ -1847,6 +1919,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="max messages in flight, counted by the slowest receiver (default 100)")
     f.add_argument("--warmup", type=float, default=1.0,
                    help="seconds excluded from the steady-state rate (default 1)")
+    f.add_argument("--engine", choices=("c", "python"), default=None,
+                   help="c: after setup in Python, tools/fangen.c (built with gcc into /tmp on "
+                        "first use) sends and counts; python: this process (default c, python "
+                        "with --tls)")
 
     lt = sub.add_parser("latency", parents=[common, traffic], help="delivery latency at a fixed rate")
     lt.add_argument("--members", type=int, default=1000)
@@ -1904,7 +1980,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--latency-members", type=int, default=1000, help="latency: members (default 1000)")
     a.add_argument("--rate", type=float, default=100.0, help="latency: messages/s (default 100)")
     a.add_argument("--engine", choices=("c", "python"), default=None,
-                   help="latency: the engine, as in the latency mode (default c, python with --tls)")
+                   help="fanout and latency: the engine, as in those modes (default c, python "
+                        "with --tls)")
     a.add_argument("--reg-clients", type=int, default=2000, help="register: clients (default 2000)")
     a.add_argument("--mem-clients", type=int, default=10000, help="memory: clients (default 10000)")
     a.add_argument("--mem-channels", type=int, default=1000, help="memory: channels (default 1000)")
