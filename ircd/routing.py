@@ -141,9 +141,7 @@ class Router:
             return False, None
         text = e.text
         chan = out.channel
-        line = self.message_line(e, out)
-        forms = line.forms
-        build = line.build
+        line = None                   # the client line: built only if someone here hears it
         delivered = True
         if chan is not None and text is not None and out.local is chan.members:
             # every member hears it: write to the cached connections, grouped by tag form
@@ -151,18 +149,24 @@ class Router:
             if cached is None or cached[0] != self.caps_epoch:
                 cached = chan.recipients = (self.caps_epoch, self._recipients(chan), [None, 0, None])
             groups = cached[1]
-            if groups:
+            skip = origin.conn if origin is not None else None
+            # (not when the sender is the only local member)
+            if groups and (len(groups) > 1 or len(groups[0][1]) > 1 or groups[0][1][0] is not skip):
+                line = self.message_line(e, out)
+                forms, build = line.forms, line.build
                 groups[0][1][0].broadcast(groups, [forms[mask] or build(mask) for mask, _ in groups],
-                                          origin.conn if origin is not None else None, cached[2])
+                                          skip, cached[2])
         elif chan is not None:
             for member in out.local:
                 s = member.session
                 if s is not None and s is not origin and (text is not None or "message-tags" in s.caps):
-                    m = s.tagmask
-                    s.conn.write(forms[m] or build(m))
+                    if line is None:
+                        line = self.message_line(e, out)
+                    s.conn.write(line.for_client(s))
         elif out.local:
             s = out.local[0].session
             if s is not None and (text is not None or "message-tags" in s.caps):
+                line = self.message_line(e, out)
                 data = line.for_client(s)
                 if s is origin:
                     s.write_uncaptured(data)      # a message to oneself is not a reply
@@ -173,7 +177,7 @@ class Router:
             delivered = False                     # no route to the recipient's server
         if origin is not None and "echo-message" in origin.caps and (
                 text is not None or "message-tags" in origin.caps):
-            origin.write(line.for_client(origin))
+            origin.write((line or self.message_line(e, out)).for_client(origin))
         return delivered, line
 
     def _recipients(self, chan) -> list:

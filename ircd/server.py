@@ -167,7 +167,7 @@ class Server:
     def emit(self, event, origin=None, from_link: str | None = None):
         """Apply an event to the network state and deliver it: to local sessions and to
         every link direction that needs it but `from_link`. Returns the router's result
-        (for a message: (delivered, line))."""
+        (for a message: (delivered, the client line or None if nobody here heard it))."""
         if type(event) is ev.NickChange:
             before = self.registry.users.get(event.uid)
             if before is not None:

@@ -81,6 +81,21 @@ def test_rfc1459_casemapping():
     assert fold("Nick[A]\\~") == "nick{a}|^"
     assert fold("#Chan") == "#chan"
     assert fold("ÄÖ") == "ÄÖ"        # only ASCII folds
+    assert fold("ÄB[") == "Äb{"      # ...also in a name that is not all ASCII
+
+
+_RFC1459_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ[]\\~"
+_RFC1459_LOWER = "abcdefghijklmnopqrstuvwxyz{}|^"
+
+
+@given(st.text(alphabet=st.sampled_from(_RFC1459_UPPER + "abc{}|^#&-_ÄéİK") | st.characters(),
+               max_size=20))
+def test_fold_maps_exactly_rfc1459s_letters_and_nothing_else(name):
+    """The ASCII fast path and the table agree: each character folds on its own,
+    A-Z and []\\~ to their lower forms, everything else (non-ASCII letters too) kept."""
+    expected = "".join(_RFC1459_LOWER[_RFC1459_UPPER.index(c)] if c in _RFC1459_UPPER else c
+                       for c in name)
+    assert fold(name) == expected
 
 
 def test_nick_and_channel_validation():

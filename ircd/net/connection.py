@@ -113,7 +113,8 @@ class Connection:
             self.tls = tls_context.wrap_bio(self.tls_in, self.tls_out, server_side=server_side,
                                             server_hostname=server_hostname)
             self.handshaking = True
-        self.unsent = b""             # what the kernel did not take (encrypted, for TLS)
+        self.unsent = b""             # what the kernel did not take (encrypted, for TLS;
+                                      # a bytearray while there is some)
 
     def start(self, protocol) -> None:
         """Serve `protocol` from now on (a TLS client side sends its hello)."""
@@ -208,9 +209,12 @@ class Connection:
                 self.lines_out += _lines(out)
             data = b"".join(out) if len(out) != 1 else out[0]
             out.clear()
-            if self.unsent:
-                data = self.unsent + data
-                self.unsent = b""
+        unsent = self.unsent
+        if unsent:
+            # a backlog (a slow peer, often a server link): added to, written from and
+            # trimmed in place (a bytearray), not copied whole for every write
+            unsent += data
+            data = unsent
         if data:
             try:
                 sent = os.write(self.fd, data)
@@ -223,7 +227,11 @@ class Connection:
                 return
             self.bytes_out += sent
             if sent < len(data):
-                rest = self.unsent = data[sent:]
+                if unsent:
+                    del unsent[:sent]
+                    rest = unsent
+                else:
+                    rest = self.unsent = bytearray(memoryview(data)[sent:])
                 self.queued = len(rest)
                 self.blocked = True
                 self.reactor.watch(self, EPOLLOUT if self.closing else EPOLLIN | EPOLLOUT)
@@ -232,6 +240,8 @@ class Connection:
                 elif len(rest) > self.sendq:
                     self.protocol.send_queue_exceeded()
                 return
+            if unsent:
+                self.unsent = b""
         self.queued = 0
         if self.closing:
             self.finish()
@@ -257,11 +267,7 @@ class Connection:
                 except ssl.SSLError:
                     pass
                 self.dead = True          # nothing can be written after the alert
-        data = self.tls_out.read()
-        if self.unsent:
-            data = self.unsent + data
-            self.unsent = b""
-        return data
+        return self.tls_out.read()
 
     # -- input ------------------------------------------------------------------------
 

@@ -20,8 +20,8 @@ class MessageLog:
         self.max_ms = int(max_seconds * 1000)
         self.log: collections.deque = collections.deque()
         self._seen: set = set()
-        # remembered longer than logged (4x): a peer with a longer log cannot resend
-        # something this server delivered and has already forgotten
+        # remembered longer than logged (3.5x to 4x): a peer with a longer log cannot
+        # resend something this server delivered and has already forgotten
         self._seen_order: collections.deque = collections.deque()
         # conversation (channel name, or a private sender's UID) -> time of the newest
         # message the limits pushed out of the log: a replay after that is incomplete
@@ -57,10 +57,16 @@ class MessageLog:
         while log and log[0].time_ms < oldest:
             self._evict(log.popleft())
         order = self._seen_order
+        seen = self._seen
         limit = 4 * max(self.max_messages, 1)
-        while order and (len(order) > limit or order[0][0] < now_ms - 4 * self.max_ms):
-            _, key = order.popleft()
-            self._seen.discard(key)
+        if len(order) > limit:
+            # down to 7/8 of the limit at once: at the limit, every message would pay
+            # for this call
+            for _ in range(len(order) - (limit - limit // 8)):
+                seen.discard(order.popleft()[1])
+        too_old = now_ms - 4 * self.max_ms
+        while order and order[0][0] < too_old:
+            seen.discard(order.popleft()[1])
 
     def _evict(self, e) -> None:
         key = e.target if e.target[:1] in "#&" else e.uid
