@@ -10,6 +10,12 @@ compares two commits quickly: run it in each checkout.
 
     python3 tools/hotpath.py chat   --clients 1000 --messages 200000
     python3 tools/hotpath.py fanout --members 100 --messages 20000
+    python3 tools/hotpath.py link   --messages 100000
+
+`link` is two linked servers in one process (tests/netsim.py, the network simulator):
+a sender on one floods a channel whose other member is on the other; it reports each
+side's CPU per message (the sender's server, and the receiver's with the
+acknowledgements it sends back), the path that limits `resumebench.py`.
 """
 
 from __future__ import annotations
@@ -144,10 +150,59 @@ def fanout(args) -> dict:
             "deliveries_per_cpu_s": round(messages * args.members / seconds)}
 
 
+def link(args) -> dict:
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    import logging
+    import tempfile
+    from pathlib import Path
+
+    from netsim import Network, SimClient
+    logging.disable(logging.INFO)
+    net = Network(Path(tempfile.mkdtemp(prefix="hotpath-")), 2, [(0, 1)])
+    net.link((0, 1))
+    clients = []
+    for index, nick in ((0, "receiver"), (1, "sender")):
+        c = SimClient(net, net.nodes[index], nick, caps=tuple(args.caps.split()) if args.caps else ())
+        net.nodes[index].clients.append(c)
+        c.send("JOIN #load")
+        net.pump()
+        clients.append(c)
+    receiver, sender = clients
+    here, there = net.links[(0, 1)]          # (the receiver's link, the sender's)
+    text = "x" * args.size
+    rounds = max(1, args.messages // args.per_read)
+    feeds = ["".join(f"PRIVMSG #load :{r} {k} {text}\r\n" for k in range(args.per_read)).encode()
+             for r in range(rounds)]
+    gc.collect()
+    t_send = t_recv = 0.0
+    session = sender.session
+    for chunk in feeds:
+        t0 = time.process_time()
+        session.data_received(chunk)
+        t1 = time.process_time()
+        net.time.advance(1)
+        data = b"".join(there.conn.out)
+        there.conn.out.clear()
+        here.data_received(data)
+        acks = b"".join(here.conn.out)
+        here.conn.out.clear()
+        there.data_received(acks)             # (the sender's server handles acks: theirs)
+        t_recv += time.process_time() - t1
+        t_send += t1 - t0
+        delivered = sum(map(len, receiver.conn.out))
+        receiver.conn.out.clear()
+        sender.conn.out.clear()
+        assert delivered, "the receiver got nothing"
+    messages = rounds * args.per_read
+    return {"mode": "link", "messages": messages,
+            "cpu_us_per_message": round(t_send / messages * 1e6, 3),
+            "receiver_cpu_us_per_message": round(t_recv / messages * 1e6, 3)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="mode", required=True)
-    for name in ("chat", "fanout"):
+    for name in ("chat", "fanout", "link"):
         p = sub.add_parser(name)
         p.add_argument("--messages", type=int, default=100_000)
         p.add_argument("--per-read", type=int, default=8, help="lines per data_received (default 8)")
@@ -157,10 +212,10 @@ def main() -> int:
         p.add_argument("--repeat", type=int, default=3, help="runs; the best is reported")
         if name == "chat":
             p.add_argument("--clients", type=int, default=1000)
-        else:
+        elif name == "fanout":
             p.add_argument("--members", type=int, default=100)
     args = ap.parse_args()
-    bench = chat if args.mode == "chat" else fanout
+    bench = {"chat": chat, "fanout": fanout, "link": link}[args.mode]
     results = [bench(args) for _ in range(args.repeat)]
     best = min(results, key=lambda r: r["cpu_us_per_message"])
     print(json.dumps(best))
