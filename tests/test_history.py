@@ -58,3 +58,26 @@ def test_messages_from_another_origin_or_run_are_different_messages():
     restarted = message(1, T0)
     restarted.epoch = 2                               # the origin server restarted
     assert log.record(restarted)
+
+
+def test_the_log_gives_back_the_very_events_it_was_given():
+    log = MessageLog(100, 3600)
+    tagged = ev.Message(Stamp(T0 * 1000 + 7, "1AB"), "NOTICE", "1ABAAAAAA", "#chat", "hi", "1AB-9",
+                        "1AB", 3, 9, T0, "@", (("+draft/reply", "1AB-1"),), "a!b@c", "acct", True)
+    log.record(message(1, T0))
+    log.record(tagged)
+    assert log.recent(T0) == [message(1, T0), tagged]
+    assert log.newest() == tagged and log.recorded == 2
+    assert MessageLog(0, 3600).newest() is None
+
+
+def test_what_the_log_keeps_is_not_tracked_by_the_garbage_collector():
+    """A big log must not make every full collection walk it (see the module's docstring)."""
+    import gc
+    log = MessageLog(100, 3600)
+    log.record(ev.Message(Stamp(1, "1AB"), "PRIVMSG", "1ABAAAAAA", "#chat", "hi", "1AB-1", "1AB", 1, 1,
+                          T0, "", (("+draft/reply", "x"),)))
+    for _ in range(3):          # (a nested tuple is untracked one level per collection)
+        gc.collect()
+    tracked = [entry for entry in log.log if gc.is_tracked(entry)]
+    assert tracked == [], [[type(x) for x in entry if gc.is_tracked(x)] for entry in tracked]

@@ -89,7 +89,7 @@ def _run(net, schedule) -> None:
                 snapshot()
                 continue
             server = c.node.server
-            before = len(server.history.log)
+            before = server.history.recorded
             seen_lines = len(c.lines)
             if kind == "join":
                 c.send(f"JOIN {action[2]}")
@@ -117,15 +117,15 @@ def _run(net, schedule) -> None:
                 if nick and target is not c:
                     c.send(f"PRIVMSG {nick} :pm step {step}")
                     msgid = None
-                    if len(server.history.log) > before:
-                        msgid = server.history.log[-1].msgid
+                    if server.history.recorded > before:
+                        msgid = server.history.newest().msgid
                     for m in c.lines[seen_lines:]:
                         if m.command == "WARN" and m.params[1] == "QUEUED":
                             msgid = m.params[3]
                     if msgid:
                         sent.append(("pm", msgid, c, target, step))
-            if kind == "say" and len(server.history.log) > before:
-                sent.append(("say", server.history.log[-1].msgid, c, action[2], step))
+            if kind == "say" and server.history.recorded > before:
+                sent.append(("say", server.history.newest().msgid, c, action[2], step))
         elif kind == "cut":
             net.cut(action[1])
         elif kind == "heal":

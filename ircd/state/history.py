@@ -5,20 +5,48 @@ A message is known by (origin SID, origin epoch, sequence number). `record` logs
 message and remembers that it was seen; `seen` says whether one was. After a netsplit
 heals, each side sends its log across the new link; the receiver delivers only what it
 has not seen. Bounded by count and age (time comes in with the messages: pure).
+
+The log holds each message as a plain tuple of its fields, not the event: a tuple of
+strings and numbers is one the garbage collector stops tracking, where an event (and
+its stamp) stays tracked for as long as it is logged. With 10,000 events logged, every
+message moved two more objects into the collector's oldest generation, and a full
+collection (25 ms here) ran every few thousand messages: 10% of a busy server's time.
 """
 
 from __future__ import annotations
 
 import collections
+import operator
+
+import attrs
+
+from linkproto import events as ev
+from linkproto.clock import Stamp
+
+_FIELDS = [f.name for f in attrs.fields(ev.Message)][1:]      # all but the stamp
+_fields_of = operator.attrgetter(*_FIELDS)
+_TIME = 2 + _FIELDS.index("time_ms")            # an entry: (stamp.t, stamp.sid, *fields)
+_TARGET = 2 + _FIELDS.index("target")
+_UID = 2 + _FIELDS.index("uid")
+
+
+def _entry(e: ev.Message) -> tuple:
+    stamp = e.stamp
+    return (stamp.t, stamp.sid) + _fields_of(e)
+
+
+def _event(entry: tuple) -> ev.Message:
+    return ev.Message(Stamp(entry[0], entry[1]), *entry[2:])
 
 
 class MessageLog:
-    __slots__ = ("max_messages", "max_ms", "log", "_seen", "_seen_order", "evicted")
+    __slots__ = ("max_messages", "max_ms", "log", "_seen", "_seen_order", "evicted", "recorded")
 
     def __init__(self, max_messages: int, max_seconds: float):
         self.max_messages = max_messages
         self.max_ms = int(max_seconds * 1000)
-        self.log: collections.deque = collections.deque()
+        self.log: collections.deque = collections.deque()      # entries, oldest first
+        self.recorded = 0                 # messages logged since the start
         self._seen: set = set()
         # remembered longer than logged (3.5x to 4x): a peer with a longer log cannot
         # resend something this server delivered and has already forgotten
@@ -41,12 +69,13 @@ class MessageLog:
         now_ms = e.time_ms
         order.append((now_ms, key))
         log = self.log
+        self.recorded += 1
         if self.max_messages:
-            log.append(e)
+            log.append(_entry(e))
             if len(log) > self.max_messages:
                 self._evict(log.popleft())
         # (_expire's checks, inline: usually nothing is old enough to go)
-        if ((log and log[0].time_ms < now_ms - self.max_ms) or len(order) > 4 * self.max_messages
+        if ((log and log[0][_TIME] < now_ms - self.max_ms) or len(order) > 4 * self.max_messages
                 or order[0][0] < now_ms - 4 * self.max_ms):
             self._expire(now_ms)
         return True
@@ -54,7 +83,7 @@ class MessageLog:
     def _expire(self, now_ms: int) -> None:
         oldest = now_ms - self.max_ms
         log = self.log
-        while log and log[0].time_ms < oldest:
+        while log and log[0][_TIME] < oldest:
             self._evict(log.popleft())
         order = self._seen_order
         seen = self._seen
@@ -68,10 +97,12 @@ class MessageLog:
         while order and order[0][0] < too_old:
             seen.discard(order.popleft()[1])
 
-    def _evict(self, e) -> None:
-        key = e.target if e.target[:1] in "#&" else e.uid
-        if e.time_ms > self.evicted.get(key, 0):
-            self.evicted[key] = e.time_ms
+    def _evict(self, entry: tuple) -> None:
+        target = entry[_TARGET]
+        key = target if target[:1] in "#&" else entry[_UID]
+        when = entry[_TIME]
+        if when > self.evicted.get(key, 0):
+            self.evicted[key] = when
         if len(self.evicted) > 4 * max(self.max_messages, 1000):
             self.evicted.clear()            # bounded; only lost notices, never messages
 
@@ -82,7 +113,11 @@ class MessageLog:
     def recent(self, now_ms: int) -> list:
         """The logged messages not older than the limit, oldest first."""
         self._expire(now_ms)
-        return list(self.log)
+        return [_event(entry) for entry in self.log]
+
+    def newest(self) -> ev.Message | None:
+        """The message logged last (if the log keeps any)."""
+        return _event(self.log[-1]) if self.log else None
 
     def resize(self, max_messages: int, max_seconds: float) -> None:
         self.max_messages = max_messages
