@@ -45,7 +45,7 @@ def test_delivered_messages_are_remembered_longer_than_logged_but_not_for_ever()
     log = MessageLog(10, 3600)
     for i in range(100):
         log.record(message(i, T0 + i))
-    # out of the log (10) but within 3.5 times its size: still known, not delivered again
+    # out of the log (10) but within 4 times its size: still known, not delivered again
     assert log.record(message(70, T0 + 200)) is False
     # far beyond it: forgotten (the memory is bounded)
     assert log.record(message(0, T0 + 200)) is True
@@ -81,3 +81,14 @@ def test_what_the_log_keeps_is_not_tracked_by_the_garbage_collector():
         gc.collect()
     tracked = [entry for entry in log.log if gc.is_tracked(entry)]
     assert tracked == [], [[type(x) for x in entry if gc.is_tracked(x)] for entry in tracked]
+
+
+def test_delivered_messages_are_remembered_four_times_as_long_as_logged():
+    log = MessageLog(1000, 60)
+    log.record(message(0, T0))
+    log.record(message(1, T0 + 200_000))          # 3.3 minutes later: out of the log
+    assert log.recent(T0 + 200_000) == [message(1, T0 + 200_000)]
+    assert log.record(message(0, T0 + 200_001)) is False     # ...but still known
+    log.record(message(2, T0 + 250_000))          # past 4 minutes: a new generation
+    log.record(message(3, T0 + 500_000))          # and another: the first is dropped
+    assert log.record(message(0, T0 + 500_001)) is True

@@ -24,15 +24,10 @@ from linkproto import events as ev
 from linkproto.clock import Stamp
 
 _FIELDS = [f.name for f in attrs.fields(ev.Message)][1:]      # all but the stamp
-_fields_of = operator.attrgetter(*_FIELDS)
-_TIME = 2 + _FIELDS.index("time_ms")            # an entry: (stamp.t, stamp.sid, *fields)
+_entry = operator.attrgetter("stamp.t", "stamp.sid", *_FIELDS)   # an event's entry
+_TIME = 2 + _FIELDS.index("time_ms")
 _TARGET = 2 + _FIELDS.index("target")
 _UID = 2 + _FIELDS.index("uid")
-
-
-def _entry(e: ev.Message) -> tuple:
-    stamp = e.stamp
-    return (stamp.t, stamp.sid) + _fields_of(e)
 
 
 def _event(entry: tuple) -> ev.Message:
@@ -40,44 +35,52 @@ def _event(entry: tuple) -> ev.Message:
 
 
 class MessageLog:
-    __slots__ = ("max_messages", "max_ms", "log", "_seen", "_seen_order", "evicted", "recorded")
+    __slots__ = ("max_messages", "max_ms", "log", "_seen", "_seen_before", "_seen_since",
+                 "evicted", "recorded")
 
     def __init__(self, max_messages: int, max_seconds: float):
         self.max_messages = max_messages
         self.max_ms = int(max_seconds * 1000)
         self.log: collections.deque = collections.deque()      # entries, oldest first
         self.recorded = 0                 # messages logged since the start
+        # remembered longer than logged (4x to 8x, by count and by age): a peer with a
+        # longer log cannot resend something this server delivered and has already
+        # forgotten. Two generations of keys: when the newer is full (or old enough) it
+        # becomes the older and the older is dropped whole, not key by key.
         self._seen: set = set()
-        # remembered longer than logged (3.5x to 4x): a peer with a longer log cannot
-        # resend something this server delivered and has already forgotten
-        self._seen_order: collections.deque = collections.deque()
+        self._seen_before: set = set()
+        self._seen_since: int | None = None    # time of the newer generation's first key
         # conversation (channel name, or a private sender's UID) -> time of the newest
         # message the limits pushed out of the log: a replay after that is incomplete
         self.evicted: dict[str, int] = {}
 
     def seen(self, e) -> bool:
-        return (e.origin, e.epoch, e.seq) in self._seen
+        key = (e.origin, e.epoch, e.seq)
+        return key in self._seen or key in self._seen_before
 
     def record(self, e) -> bool:
         """Log a message and mark it seen; False (and nothing logged) if it was seen."""
         key = (e.origin, e.epoch, e.seq)
         seen = self._seen
-        if key in seen:
+        if key in seen or key in self._seen_before:
             return False
-        seen.add(key)
-        order = self._seen_order
         now_ms = e.time_ms
-        order.append((now_ms, key))
-        log = self.log
+        if self._seen_since is None:
+            self._seen_since = now_ms
+        elif (len(seen) >= 4 * max(self.max_messages, 1)
+              or self._seen_since < now_ms - 4 * self.max_ms):
+            self._seen_before = seen
+            seen = self._seen = set()
+            self._seen_since = now_ms
+        seen.add(key)
         self.recorded += 1
+        log = self.log
         if self.max_messages:
             log.append(_entry(e))
             if len(log) > self.max_messages:
                 self._evict(log.popleft())
-        # (_expire's checks, inline: usually nothing is old enough to go)
-        if ((log and log[0][_TIME] < now_ms - self.max_ms) or len(order) > 4 * self.max_messages
-                or order[0][0] < now_ms - 4 * self.max_ms):
-            self._expire(now_ms)
+            if log[0][_TIME] < now_ms - self.max_ms:
+                self._expire(now_ms)
         return True
 
     def _expire(self, now_ms: int) -> None:
@@ -85,17 +88,6 @@ class MessageLog:
         log = self.log
         while log and log[0][_TIME] < oldest:
             self._evict(log.popleft())
-        order = self._seen_order
-        seen = self._seen
-        limit = 4 * max(self.max_messages, 1)
-        if len(order) > limit:
-            # down to 7/8 of the limit at once: at the limit, every message would pay
-            # for this call
-            for _ in range(len(order) - (limit - limit // 8)):
-                seen.discard(order.popleft()[1])
-        too_old = now_ms - 4 * self.max_ms
-        while order and order[0][0] < too_old:
-            seen.discard(order.popleft()[1])
 
     def _evict(self, entry: tuple) -> None:
         target = entry[_TARGET]
