@@ -323,30 +323,26 @@ class Linking:
     # -- what arrives ---------------------------------------------------------------------
 
     def _wrong_direction(self, link: Link, e) -> str | None:
-        reg = self.server.registry
-        d = link.peer_sid
-
-        def behind(sid: str | None) -> bool:
-            entry = reg.servers.get(sid) if sid else None
-            return entry is not None and entry.direction == d
-
         kind = type(e)
-        if kind is ev.BurstComplete:
-            if not behind(e.sid):
-                return f"burst end of {e.sid}, which is not behind this link"
+        owner = _OWNED.get(kind)           # (a Message, most of what a link carries)
+        if owner is not None:
+            sid = getattr(e, owner)[:3]
+        elif kind is ev.BurstComplete or kind is ev.ServerQuit:
+            sid = e.sid
         elif kind is ev.ServerIntroduced:
-            if not behind(e.uplink):
+            sid = e.uplink
+        else:
+            return None
+        entry = self.server.registry.servers.get(sid) if sid else None
+        if entry is None or entry.direction != link.peer_sid:
+            if kind is ev.BurstComplete:
+                return f"burst end of {e.sid}, which is not behind this link"
+            if kind is ev.ServerIntroduced:
                 return f"{e.name} ({e.sid}) introduced behind {e.uplink}, which is not behind this link"
-        elif kind is ev.ServerQuit:
-            if not behind(e.sid):
+            if kind is ev.ServerQuit:
                 return f"SQUIT of {e.sid}, which is not behind this link"
-        elif kind in _OWNED:
-            uid = getattr(e, _OWNED[kind])
-            if not behind(uid[:3]):
-                return f"{kind.__name__} for {uid}, whose server is not behind this link"
-            if kind is ev.Message:
-                return misattributed(e)
-        return None
+            return f"{kind.__name__} for {getattr(e, owner)}, whose server is not behind this link"
+        return misattributed(e) if kind is ev.Message else None
 
     def event(self, link: Link, e) -> None:
         server = self.server
