@@ -92,3 +92,12 @@ def test_delivered_messages_are_remembered_four_times_as_long_as_logged():
     log.record(message(2, T0 + 250_000))          # past 4 minutes: a new generation
     log.record(message(3, T0 + 500_000))          # and another: the first is dropped
     assert log.record(message(0, T0 + 500_001)) is True
+
+
+def test_a_log_made_smaller_by_a_rehash_says_which_conversations_lost_messages():
+    log = MessageLog(10, 3600)
+    for i in range(10):
+        log.record(message(i, T0 + i, target="#old" if i < 5 else "#new"))
+    log.resize(5, 3600)
+    assert [m.seq for m in log.recent(T0 + 20)] == [5, 6, 7, 8, 9]
+    assert log.lost_since(T0) == ["#old"]

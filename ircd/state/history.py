@@ -115,6 +115,6 @@ class MessageLog:
         self.max_messages = max_messages
         self.max_ms = int(max_seconds * 1000)
         while self.max_messages and len(self.log) > self.max_messages:
-            self.log.popleft()
+            self._evict(self.log.popleft())     # (a replay will say what is missing)
         if not self.max_messages:
             self.log.clear()
