@@ -49,3 +49,12 @@ def test_latency_engine_gets_every_message_in_order(server):
     assert r["messages_sent"] == 50
     assert r["deliveries"] == 500 and r["lost"] == 0 and r["out_of_order"] == 0
     assert 0 < r["p50_ms"] <= r["p99_ms"]
+
+
+@pytest.mark.parametrize("mode", ["fanout", "latency", "chat"])
+def test_a_c_engine_asked_for_tls_is_refused_before_connecting(mode):
+    out = subprocess.run([sys.executable, str(LOADGEN), mode, "--port", "1", "--tls", "--engine", "c"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    error = json.loads(out.stdout.strip().splitlines()[-1])["error"]
+    assert error == f"{mode}: --tls needs --engine python (the C engine speaks plain TCP only)"

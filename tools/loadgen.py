@@ -50,7 +50,6 @@ import ssl
 import struct
 import subprocess
 import sys
-import threading
 import time
 
 RECV_BUF = 256 * 1024
@@ -897,6 +896,7 @@ def sync_members(net: Net, chan: str, sender: Client, members: list[Client], mar
 
 
 def bench_fanout(args, run: Run, members: int) -> dict:
+    c_engine_speaks_plain_tcp(args, "fanout")
     say(f"fanout: {members} members, window {args.window}, duration {args.duration}s"
         + (f", {args.messages} messages" if args.messages else ""))
     net = Net(args.host, args.port, args.timeout, args.tls)
@@ -1016,8 +1016,6 @@ def fanout_c(args, net: Net, chan: str, sender: Client, mem: list, lengths: dict
              pad: bytes) -> tuple[dict, dict]:
     """Hand the synced sockets to tools/fangen.c, which sends and counts, and return its
     figures with the CPU shares read between its START and STOP lines."""
-    if net.tls is not None:
-        raise BenchError("fanout: --tls needs --engine python (the C engine speaks plain TCP only)")
     for c in mem:
         if c.inbuf:
             raise BenchError("fanout: a member had a partial line buffered after the sync marker; "
@@ -1028,32 +1026,14 @@ def fanout_c(args, net: Net, chan: str, sender: Client, mem: list, lengths: dict
             str(args.messages or 0), repr(float(args.timeout)), repr(drain), str(len(pad)), chan]
     spec = f"{sender.fd}\n" + "".join(f"{c.fd} {lengths[c.fd]}\n" for c in mem)
     limit = args.duration + args.timeout + drain + 30
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            pass_fds=[sender.fd] + [c.fd for c in mem])
-    meter = cpu = None
-    done = None
-    timer = threading.Timer(limit, proc.kill)
-    timer.start()
-    try:
-        proc.stdin.write(spec.encode())
-        proc.stdin.close()
-        for raw in proc.stdout:
-            line = raw.decode().strip()
-            if line == "START":
-                meter = CpuMeter(args.pid)
-            elif line == "STOP" and meter is not None:
-                cpu = meter.result()
-            elif line.startswith("DONE "):
-                done = json.loads(line[5:])
-        proc.wait()
-    finally:
-        timer.cancel()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=5)
-    if proc.returncode:
-        raise BenchError(f"fanout: the C engine {exe} exited with status {proc.returncode}"
-                         + (f" (killed after {limit:.0f}s)" if proc.returncode < 0 else ""))
+    meter = cpu = done = None
+    for line in engine_lines("fanout", argv, spec, [sender.fd] + [c.fd for c in mem], limit):
+        if line == "START":
+            meter = CpuMeter(args.pid)
+        elif line == "STOP" and meter is not None:
+            cpu = meter.result()
+        elif line.startswith("DONE "):
+            done = json.loads(line[5:])
     if done is None or cpu is None:
         raise BenchError("fanout: the C engine printed no result")
     if "failure" in done:
@@ -1061,7 +1041,6 @@ def fanout_c(args, net: Net, chan: str, sender: Client, mem: list, lengths: dict
     # The generator's CPU is the engine's own (this process only waited).
     cpu["generator_cpu"] = done.pop("generator_cpu")
     cpu["generator_runq_wait_ms_per_s"] = done.pop("generator_runq_wait_ms_per_s")
-    done.pop("missing", None)
     return {"engine": "c", **done}, cpu
 
 
@@ -1126,6 +1105,7 @@ def make_count_reader(net: Net, c: Client, counts: list, i: int, size: int):
 
 
 def bench_latency(args, run: Run) -> dict:
+    c_engine_speaks_plain_tcp(args, "latency")
     members = args.members
     rate = args.rate
     say(f"latency: {members} members, {rate} messages/s, duration {args.duration}s")
@@ -1154,8 +1134,6 @@ def bench_latency(args, run: Run) -> dict:
 def latency_c(args, net: Net, chan: str, sender: Client, mem: list) -> dict:
     """Hand the synced sockets to tools/latgen.c, which sends on a timer and reads
     every member (kernel receive stamps), and return its figures."""
-    if net.tls is not None:
-        raise BenchError("latency: --tls needs --engine python (the C engine speaks plain TCP only)")
     total_msgs = args.messages or int(round(args.duration * args.rate))
     exe = c_engine("latgen", "latency")
     pad = len(payload_pad(args.size, 22))
@@ -1164,20 +1142,9 @@ def latency_c(args, net: Net, chan: str, sender: Client, mem: list) -> dict:
     spec = f"{sender.fd}\n" + "".join(f"{c.fd}\n" for c in mem)
     meter = CpuMeter(args.pid)
     limit = total_msgs / args.rate + min(args.timeout, 10.0) + 30
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            pass_fds=[sender.fd] + [c.fd for c in mem])
-    try:
-        out, _ = proc.communicate(spec.encode(), timeout=limit)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"latency: the C engine did not finish in {limit:.0f}s") from None
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=5)
+    done = [line for line in engine_lines("latency", argv, spec, [sender.fd] + [c.fd for c in mem], limit)
+            if line.startswith("DONE ")]
     cpu = meter.result()
-    if proc.returncode:
-        raise BenchError(f"latency: the C engine {exe} exited with status {proc.returncode}")
-    done = [line for line in out.decode().splitlines() if line.startswith("DONE ")]
     if not done:
         raise BenchError("latency: the C engine printed no result")
     r = json.loads(done[-1][5:])
@@ -1578,36 +1545,10 @@ class Chat:
         while r < args.max_rate and steps < 10000:
             r = r * args.factor if args.factor and args.factor > 1 else r + max(args.step, 1)
             steps += 1
-        limit = now() + steps * (args.step_seconds + args.drain + 6) + 10
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                pass_fds=[c.fd for c in self.clients])
-        try:
-            proc.stdin.write(spec.encode())
-            proc.stdin.close()
-            buf = b""
-            fd = proc.stdout.fileno()
-            while True:
-                left = limit - now()
-                if left <= 0:
-                    raise BenchError("chat: the C engine did not finish in time")
-                ready, _, _ = select.select([fd], [], [], min(left, 1.0))
-                if not ready:
-                    continue
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    if line.startswith(b"STEP "):
-                        yield json.loads(line[5:])
-            rc = proc.wait(timeout=5)
-            if rc:
-                raise BenchError(f"chat: the C engine {exe} exited with status {rc}")
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=5)
+        limit = steps * (args.step_seconds + args.drain + 6) + 10
+        for line in engine_lines("chat", argv, spec, [c.fd for c in self.clients], limit):
+            if line.startswith("STEP "):
+                yield json.loads(line[5:])
 
     # -- one step
 
@@ -1779,12 +1720,51 @@ def c_engine(name: str, mode: str) -> str:
     return exe
 
 
+def c_engine_speaks_plain_tcp(args, mode: str) -> None:
+    """Refuse --tls with --engine c before connecting anyone."""
+    if args.tls and args.engine == "c":
+        raise BenchError(f"{mode}: --tls needs --engine python (the C engine speaks plain TCP only)")
+
+
+def engine_lines(mode: str, argv: list, spec: str, fds: list, limit_s: float):
+    """Run a C engine on the inherited sockets `fds` (`spec`, the sockets' roles, on its
+    stdin) and yield each line it prints as it comes; a BenchError if it runs longer
+    than `limit_s` or exits with a status. It is killed if the caller stops early."""
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=fds)
+    limit = now() + limit_s
+    try:
+        proc.stdin.write(spec.encode())
+        proc.stdin.close()
+        buf = b""
+        fd = proc.stdout.fileno()
+        while True:
+            left = limit - now()
+            if left <= 0:
+                raise BenchError(f"{mode}: the C engine did not finish in {limit_s:.0f}s")
+            ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+            if not ready:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                yield line.decode().strip()
+        rc = proc.wait(timeout=5)
+        if rc:
+            raise BenchError(f"{mode}: the C engine {argv[0]} exited with status {rc}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
 def bench_chat(args, run: Run) -> dict:
     n = args.clients
     if n < 2 or n % 2:
         raise BenchError("chat: --clients must be an even number, at least 2")
-    if args.tls and args.engine == "c":
-        raise BenchError("chat: --tls needs --engine python (the C engine speaks plain TCP only)")
+    c_engine_speaks_plain_tcp(args, "chat")
     if args.tls and args.stamp == "kernel":
         raise BenchError("chat: --tls needs --stamp user (the kernel stamps the encrypted bytes)")
     say(f"chat: {n} clients in {n // 2} two-person channels; rate from {args.start:g} msgs/s, "
